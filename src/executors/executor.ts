@@ -1,0 +1,69 @@
+/**
+ * Where runs execute. `local` runs sandboxed processes on this machine; `kubernetes` runs Jobs.
+ * The dispatcher hands an executor one attempt at a time; the executor reports what happens to it
+ * through the `ExecutorSink` it was built with. It never touches the store itself.
+ */
+
+import type { JobSpec, LogStream } from "../core/workload.ts";
+
+export interface LaunchRequest {
+  runId: string;
+  attempt: number;
+  owner: string;
+  spec: JobSpec;
+  /** Plain per-run token the workload uses for `/v1/internal/runs/{id}/…`; given only here. */
+  runToken: string;
+  /** Base URL of Gantry's API as seen from inside the workload (may be unreachable locally). */
+  apiUrl: string;
+}
+
+/** States an executor may report for an attempt it launched. */
+export type ExecutorState = "pending" | "running" | "succeeded" | "failed" | "timed_out";
+
+export interface AttemptUpdate {
+  runId: string;
+  attempt: number;
+  state: ExecutorState;
+  /**
+   * Why, in the shared vocabulary: `exit_code N`, `signal SIGKILL`, `memory_limit`, `cpu_time_limit`,
+   * `output_limit`, `wall_time_limit`, `process_limit`, `sandbox_error: …`, `started`, …
+   */
+  reason: string;
+  exitCode?: number | null;
+}
+
+export interface ExecutorLogLine {
+  runId: string;
+  attempt: number;
+  stream: LogStream;
+  at: Date;
+  text: string;
+}
+
+export interface ExecutorSink {
+  /** Called in order for each attempt; the returned promise resolves once recorded. */
+  update(update: AttemptUpdate): Promise<void>;
+  /** Lines in order per stream; the sink batches writes. */
+  log(line: ExecutorLogLine): void;
+}
+
+export interface Executor {
+  readonly name: string;
+  /** Checks the environment (e.g. bubblewrap present); throws a GantryError with a clear message. */
+  start(): Promise<void>;
+  /**
+   * Starts the attempt. Idempotent: launching an attempt that is already running does nothing.
+   * Resolves once the attempt has been handed off (not when it ends).
+   */
+  launch(request: LaunchRequest): Promise<void>;
+  /** Stops the attempt if it is running; resolves when it is gone. Unknown attempts are ignored. */
+  cancel(runId: string, attempt: number): Promise<void>;
+  /** Attempts this executor is running now, as `${runId}/${attempt}` keys. */
+  activeAttempts(): Promise<Set<string>>;
+  /** Stops every attempt it started and releases resources. */
+  shutdown(): Promise<void>;
+}
+
+export function attemptKey(runId: string, attempt: number): string {
+  return `${runId}/${attempt}`;
+}
