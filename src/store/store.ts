@@ -7,6 +7,7 @@
  * refuses (returns a refusal, never throws for an expected conflict) when the state machine says no.
  */
 
+import type { Role } from "../core/access.ts";
 import type { RunState, RetryPolicy } from "../core/run-state.ts";
 import type {
   JobSpec,
@@ -19,7 +20,7 @@ import type {
   WorkloadKind,
 } from "../core/workload.ts";
 
-export type Role = "admin" | "submitter" | "viewer";
+export type { Role };
 
 export interface ApiToken {
   id: string;

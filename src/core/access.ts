@@ -1,0 +1,41 @@
+/**
+ * Who may do what. Roles come from API tokens: `admin` does everything, `submitter` creates runs and
+ * sees and cancels only its own, `viewer` reads every run and changes nothing.
+ */
+
+export type Role = "admin" | "submitter" | "viewer";
+
+export const ROLES: readonly Role[] = ["admin", "submitter", "viewer"];
+
+export interface Principal {
+  tokenId: string;
+  role: Role;
+  /** The subject the token acts as; runs it creates are owned by it. */
+  owner: string;
+}
+
+export type Action = "runs:create" | "runs:read" | "runs:cancel" | "tokens:manage" | "metrics:read";
+
+const GRANTS: Readonly<Record<Role, readonly Action[]>> = {
+  admin: ["runs:create", "runs:read", "runs:cancel", "tokens:manage", "metrics:read"],
+  submitter: ["runs:create", "runs:read", "runs:cancel"],
+  viewer: ["runs:read", "metrics:read"],
+};
+
+export function isRole(value: unknown): value is Role {
+  return typeof value === "string" && (ROLES as readonly string[]).includes(value);
+}
+
+export function may(principal: Principal, action: Action): boolean {
+  return GRANTS[principal.role].includes(action);
+}
+
+/** A submitter sees only its own runs; admins and viewers see all. */
+export function canSeeRun(principal: Principal, run: { owner: string }): boolean {
+  return principal.role !== "submitter" || run.owner === principal.owner;
+}
+
+/** The owner filter a listing must apply for this principal (undefined = all owners). */
+export function ownerScope(principal: Principal): string | undefined {
+  return principal.role === "submitter" ? principal.owner : undefined;
+}
