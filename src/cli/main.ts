@@ -18,7 +18,32 @@ interface CommandEntry {
   load: () => Promise<Command>;
 }
 
-const COMMANDS: Record<string, CommandEntry> = {};
+const COMMANDS: Record<string, CommandEntry> = {
+  up: {
+    summary: "start Gantry (API, dispatcher, local sandbox) in one process",
+    load: async () => (await import("./up-command.ts")).upCommand,
+  },
+  submit: {
+    summary: "queue a command as a run; --wait streams its logs",
+    load: async () => (await import("./submit-command.ts")).submitCommand,
+  },
+  runs: {
+    summary: "list runs, or show one",
+    load: async () => (await import("./runs-command.ts")).runsCommand,
+  },
+  logs: {
+    summary: "print a run's logs; -f follows them",
+    load: async () => (await import("./runs-command.ts")).logsCommand,
+  },
+  cancel: {
+    summary: "cancel a queued or running run",
+    load: async () => (await import("./runs-command.ts")).cancelCommand,
+  },
+  token: {
+    summary: "create, list or revoke API tokens",
+    load: async () => (await import("./token-command.ts")).tokenCommand,
+  },
+};
 
 export const USAGE_EXIT = 2;
 

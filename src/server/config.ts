@@ -1,0 +1,131 @@
+/**
+ * The one config loader of the server. Everything comes from environment variables (documented in
+ * README.md and in `CONFIG_VARS` below, which `gantry up --help` prints); each bad value is
+ * refused with the variable's name, what it got and what it accepts.
+ */
+
+import { homedir } from "node:os";
+import { join, resolve } from "node:path";
+import { GantryError } from "../core/errors.ts";
+import { DEFAULT_LIMITS, MAX_LIMITS, type Limits } from "../core/workload.ts";
+
+export interface ServerConfig {
+  host: string;
+  port: number;
+  /** Holds the embedded database, sandbox work directories and the CLI credentials file. */
+  dataDir: string;
+  /** Postgres URL; when absent, PGlite in `${dataDir}/db`. */
+  databaseUrl: string | undefined;
+  executor: "local";
+  /** Runs in dispatching/pending/running at once, all owners. */
+  maxActiveRuns: number;
+  maxActivePerOwner: number;
+  allowUnsandboxed: boolean;
+  /** URL a workload uses to reach the API (payload, result). */
+  publicUrl: string;
+  /** A fixed admin token to install at start (production); otherwise one is generated on first start. */
+  bootstrapAdminToken: string | undefined;
+  bodyLimitBytes: number;
+  defaultLimits: Limits;
+  maxLimits: Limits;
+  logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+  roles: { api: boolean; dispatcher: boolean };
+}
+
+export const CONFIG_VARS: readonly [name: string, meaning: string][] = [
+  ["GANTRY_HOST", "address the API listens on (default 127.0.0.1)"],
+  ["GANTRY_PORT", "API port (default 8080; 0 picks a free port)"],
+  ["GANTRY_DATA_DIR", "embedded database, sandbox work dirs, CLI credentials (default ~/.gantry)"],
+  ["DATABASE_URL", "postgres://… to use PostgreSQL instead of the embedded PGlite"],
+  ["GANTRY_MAX_ACTIVE_RUNS", "runs executing at once (default 4)"],
+  ["GANTRY_MAX_ACTIVE_PER_OWNER", "runs executing at once per owner (default: GANTRY_MAX_ACTIVE_RUNS)"],
+  ["GANTRY_ALLOW_UNSANDBOXED", "true to run workloads without bubblewrap (unsafe; default false)"],
+  ["GANTRY_PUBLIC_URL", "API URL as workloads see it (default http://HOST:PORT)"],
+  ["GANTRY_ADMIN_TOKEN", "install this admin token at start instead of generating one"],
+  ["GANTRY_BODY_LIMIT_BYTES", "largest accepted request body (default 8388608)"],
+  ["GANTRY_LOG_LEVEL", "fatal|error|warn|info|debug|trace|silent (default info)"],
+  ...(Object.keys(DEFAULT_LIMITS) as (keyof Limits)[]).flatMap((k): [string, string][] => [
+    [`GANTRY_DEFAULT_${limitEnvName(k)}`, `default limits.${k} (${DEFAULT_LIMITS[k]})`],
+    [`GANTRY_MAX_${limitEnvName(k)}`, `largest limits.${k} a run may ask for (${MAX_LIMITS[k]})`],
+  ]),
+];
+
+function limitEnvName(key: keyof Limits): string {
+  return key.replace(/([A-Z])/g, "_$1").toUpperCase();
+}
+
+export function loadServerConfig(
+  env: NodeJS.ProcessEnv,
+  overrides: Partial<ServerConfig> = {},
+): ServerConfig {
+  const host = env.GANTRY_HOST ?? "127.0.0.1";
+  const port = intVar(env, "GANTRY_PORT", 8080, 0, 65535);
+  const maxActiveRuns = intVar(env, "GANTRY_MAX_ACTIVE_RUNS", 4, 1, 100_000);
+  const defaultLimits = limitsVar(env, "GANTRY_DEFAULT_", DEFAULT_LIMITS);
+  const maxLimits = limitsVar(env, "GANTRY_MAX_", MAX_LIMITS);
+  for (const key of Object.keys(defaultLimits) as (keyof Limits)[]) {
+    if (defaultLimits[key] > maxLimits[key]) {
+      throw configError(
+        `GANTRY_DEFAULT_${limitEnvName(key)}`,
+        String(defaultLimits[key]),
+        `at most GANTRY_MAX_${limitEnvName(key)} (${maxLimits[key]})`,
+      );
+    }
+  }
+  const logLevel = env.GANTRY_LOG_LEVEL ?? "info";
+  if (!["fatal", "error", "warn", "info", "debug", "trace", "silent"].includes(logLevel)) {
+    throw configError("GANTRY_LOG_LEVEL", logLevel, "one of fatal, error, warn, info, debug, trace, silent");
+  }
+  const databaseUrl =
+    env.DATABASE_URL === undefined || env.DATABASE_URL === "" ? undefined : env.DATABASE_URL;
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw configError("DATABASE_URL", "(hidden)", "a postgres:// or postgresql:// URL");
+  }
+  const config: ServerConfig = {
+    host,
+    port,
+    dataDir: resolve(env.GANTRY_DATA_DIR ?? join(homedir(), ".gantry")),
+    databaseUrl,
+    executor: "local",
+    maxActiveRuns,
+    maxActivePerOwner: intVar(env, "GANTRY_MAX_ACTIVE_PER_OWNER", maxActiveRuns, 1, 100_000),
+    allowUnsandboxed: boolVar(env, "GANTRY_ALLOW_UNSANDBOXED", false),
+    publicUrl: env.GANTRY_PUBLIC_URL ?? `http://${host.includes(":") ? `[${host}]` : host}:${port}`,
+    bootstrapAdminToken: env.GANTRY_ADMIN_TOKEN === "" ? undefined : env.GANTRY_ADMIN_TOKEN,
+    bodyLimitBytes: intVar(env, "GANTRY_BODY_LIMIT_BYTES", 8 * 1024 * 1024, 1024, 256 * 1024 * 1024),
+    defaultLimits,
+    maxLimits,
+    logLevel: logLevel as ServerConfig["logLevel"],
+    roles: { api: true, dispatcher: true },
+  };
+  return { ...config, ...overrides };
+}
+
+function configError(name: string, got: string, accepts: string): GantryError {
+  return new GantryError("GANTRY_ERR_CONFIG", [`${name}=${got}: must be ${accepts}`]);
+}
+
+function intVar(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  if (!/^\d+$/.test(raw.trim())) throw configError(name, raw, `an integer from ${min} to ${max}`);
+  const value = Number(raw.trim());
+  if (value < min || value > max) throw configError(name, raw, `an integer from ${min} to ${max}`);
+  return value;
+}
+
+function boolVar(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  if (["1", "true", "yes", "on"].includes(raw.toLowerCase())) return true;
+  if (["0", "false", "no", "off"].includes(raw.toLowerCase())) return false;
+  throw configError(name, raw, "true or false");
+}
+
+function limitsVar(env: NodeJS.ProcessEnv, prefix: string, base: Readonly<Limits>): Limits {
+  const limits = { ...base };
+  for (const key of Object.keys(base) as (keyof Limits)[]) {
+    limits[key] = intVar(env, `${prefix}${limitEnvName(key)}`, base[key], 1, Number.MAX_SAFE_INTEGER);
+  }
+  return limits;
+}

@@ -1,0 +1,69 @@
+/** `/healthz` (process alive), `/readyz` (store answers), `/metrics` (Prometheus text). */
+
+import type { FastifyInstance } from "fastify";
+import { Gauge, Histogram, Registry } from "prom-client";
+import { RUN_STATES } from "../../core/run-state.ts";
+import type { Store } from "../../store/store.ts";
+
+export class GantryMetrics {
+  readonly registry = new Registry();
+  readonly dispatchLatency: Histogram;
+
+  constructor(store: Store) {
+    const runs = new Gauge({
+      name: "gantry_runs",
+      help: "Runs by state",
+      labelNames: ["state"],
+      registers: [this.registry],
+      async collect() {
+        const counts = await store.countRunsByState();
+        for (const state of RUN_STATES) this.set({ state }, counts[state] ?? 0);
+      },
+    });
+    void runs;
+    new Gauge({
+      name: "gantry_queue_depth",
+      help: "Runs waiting in the queue",
+      registers: [this.registry],
+      async collect() {
+        const counts = await store.countRunsByState();
+        this.set(counts.queued ?? 0);
+      },
+    });
+    this.dispatchLatency = new Histogram({
+      name: "gantry_dispatch_latency_seconds",
+      help: "Time from a run becoming dispatchable to its launch",
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers: [this.registry],
+    });
+  }
+}
+
+export async function healthRoutes(
+  app: FastifyInstance,
+  options: { store: Store; metrics: GantryMetrics },
+): Promise<void> {
+  app.get("/healthz", { schema: { summary: "Liveness", tags: ["health"] } }, async () => ({ ok: true }));
+  app.get(
+    "/readyz",
+    { schema: { summary: "Readiness: the store answers", tags: ["health"] } },
+    async (_req, reply) => {
+      try {
+        await options.store.countApiTokens();
+        return { ok: true, store: options.store.backend };
+      } catch {
+        return reply
+          .status(503)
+          .send({ error: { code: "GANTRY_ERR_UNAVAILABLE", message: "the store does not answer" } });
+      }
+    },
+  );
+  app.get(
+    "/metrics",
+    { schema: { summary: "Prometheus metrics", tags: ["health"] } },
+    async (_req, reply) => {
+      const text = await options.metrics.registry.metrics();
+      return reply.header("content-type", options.metrics.registry.contentType).send(text);
+    },
+  );
+}

@@ -1,0 +1,167 @@
+/**
+ * JSON schemas of the `/v1` API (validated by Fastify, published at /docs) and the functions that
+ * shape stored records into API responses.
+ */
+
+import { RUN_STATES } from "../../core/run-state.ts";
+import type { LogLine, Run, RunEvent, Workload } from "../../core/workload.ts";
+
+const limitsProperties = {
+  cpuSeconds: { type: "integer", minimum: 1, description: "CPU time, seconds" },
+  wallSeconds: { type: "integer", minimum: 1, description: "wall-clock time, seconds" },
+  memoryMB: { type: "integer", minimum: 1, description: "memory, MiB" },
+  processes: { type: "integer", minimum: 1, description: "processes and threads at once" },
+  outputBytes: { type: "integer", minimum: 1, description: "stdout+stderr bytes kept" },
+} as const;
+
+export const uuidParam = {
+  type: "object",
+  required: ["id"],
+  properties: { id: { type: "string", maxLength: 64 } },
+} as const;
+
+export const createRunBody = {
+  type: "object",
+  additionalProperties: false,
+  required: ["command"],
+  properties: {
+    kind: { type: "string", enum: ["job"], default: "job" },
+    command: {
+      type: "array",
+      minItems: 1,
+      maxItems: 1024,
+      items: { type: "string", maxLength: 131072 },
+      description: "argv; command[0] is looked up on PATH",
+    },
+    env: {
+      type: "object",
+      maxProperties: 256,
+      additionalProperties: { type: "string", maxLength: 131072 },
+    },
+    files: {
+      type: "array",
+      maxItems: 100,
+      items: {
+        type: "object",
+        additionalProperties: false,
+        required: ["path", "content"],
+        properties: {
+          path: { type: "string", minLength: 1, maxLength: 255 },
+          content: { type: "string" },
+          encoding: { type: "string", enum: ["utf8", "base64"] },
+          executable: { type: "boolean" },
+        },
+      },
+    },
+    image: { type: "string", minLength: 1, maxLength: 512 },
+    limits: { type: "object", additionalProperties: false, properties: limitsProperties },
+    priority: { type: "integer", minimum: -1000, maximum: 1000, default: 0 },
+    maxAttempts: { type: "integer", minimum: 1, maximum: 10, default: 1 },
+  },
+} as const;
+
+export const listRunsQuery = {
+  type: "object",
+  additionalProperties: false,
+  properties: {
+    state: { type: "string", maxLength: 200, description: `comma-separated: ${RUN_STATES.join(", ")}` },
+    owner: { type: "string", maxLength: 200 },
+    cursor: { type: "string", maxLength: 200 },
+    limit: { type: "string", pattern: "^[0-9]{1,3}$", description: "1-500, default 50" },
+  },
+} as const;
+
+export const logsQuery = {
+  type: "object",
+  additionalProperties: false,
+  properties: {
+    follow: { type: "string", enum: ["true", "false", "1", "0"] },
+    after: { type: "string", pattern: "^[0-9]{1,15}$", description: "only lines with seq > after" },
+    tail: { type: "string", pattern: "^[0-9]{1,6}$", description: "only the last N lines" },
+    limit: { type: "string", pattern: "^[0-9]{1,5}$", description: "at most N lines (1-10000)" },
+  },
+} as const;
+
+export const eventsQuery = {
+  type: "object",
+  additionalProperties: false,
+  properties: { after: { type: "string", pattern: "^[0-9]{1,15}$" } },
+} as const;
+
+export const resultBody = {
+  type: "object",
+  additionalProperties: false,
+  required: ["status"],
+  properties: {
+    status: { type: "string", minLength: 1, maxLength: 64 },
+    score: { type: ["number", "null"] },
+    failTags: { type: "array", maxItems: 256, items: { type: "string", maxLength: 256 } },
+    feedback: {
+      type: "array",
+      maxItems: 1000,
+      items: {
+        type: "object",
+        additionalProperties: false,
+        required: ["case", "message"],
+        properties: {
+          case: { type: "string", maxLength: 256 },
+          message: { type: "string", maxLength: 65536 },
+        },
+      },
+    },
+    metrics: { type: "object", maxProperties: 256, additionalProperties: { type: "number" } },
+    artifacts: { type: "object", maxProperties: 256 },
+  },
+} as const;
+
+export const createTokenBody = {
+  type: "object",
+  additionalProperties: false,
+  required: ["name", "role"],
+  properties: {
+    name: { type: "string", minLength: 1, maxLength: 100 },
+    role: { type: "string", enum: ["admin", "submitter", "viewer"] },
+    owner: { type: "string", minLength: 1, maxLength: 100, pattern: "^[A-Za-z0-9._@-]+$" },
+  },
+} as const;
+
+export function runView(run: Run, workload?: Workload | null): Record<string, unknown> {
+  return {
+    id: run.id,
+    kind: run.kind,
+    owner: run.owner,
+    state: run.state,
+    reason: run.reason,
+    exitCode: run.exitCode,
+    attempt: run.attempt,
+    maxAttempts: run.maxAttempts,
+    priority: run.priority,
+    executor: run.executor,
+    createdAt: run.createdAt.toISOString(),
+    updatedAt: run.updatedAt.toISOString(),
+    startedAt: run.startedAt?.toISOString() ?? null,
+    finishedAt: run.finishedAt?.toISOString() ?? null,
+    ...(workload ? { spec: workload.spec } : {}),
+  };
+}
+
+export function eventView(event: RunEvent): Record<string, unknown> {
+  return {
+    seq: event.seq,
+    attempt: event.attempt,
+    from: event.from,
+    to: event.to,
+    reason: event.reason,
+    at: event.at.toISOString(),
+  };
+}
+
+export function logView(line: LogLine): Record<string, unknown> {
+  return {
+    seq: line.seq,
+    attempt: line.attempt,
+    stream: line.stream,
+    at: line.at.toISOString(),
+    text: line.text,
+  };
+}
