@@ -58,7 +58,9 @@ export function normalizeJobSpec(
       throw new GantryError("GANTRY_ERR_VALIDATION", [`file path '${file.path}' appears twice`]);
     seen.add(file.path);
     if (file.encoding === "base64" && !/^[A-Za-z0-9+/]*={0,2}$/.test(file.content)) {
-      throw new GantryError("GANTRY_ERR_VALIDATION", [`file '${file.path}' says base64 but its content is not base64`]);
+      throw new GantryError("GANTRY_ERR_VALIDATION", [
+        `file '${file.path}' says base64 but its content is not base64`,
+      ]);
     }
     total += file.content.length;
   }
