@@ -11,7 +11,11 @@ export interface LaunchRequest {
   attempt: number;
   owner: string;
   spec: JobSpec;
-  /** Plain per-run token the workload uses for `/v1/internal/runs/{id}/…`; given only here. */
+  /**
+   * Plain per-run token the workload uses for `/v1/internal/runs/{id}/…`; given only here. Every
+   * executor exposes to the workload: GANTRY_RUN_ID, GANTRY_ATTEMPT, GANTRY_API_URL and
+   * GANTRY_RUN_TOKEN (locally as env; on Kubernetes the token comes from a per-run Secret).
+   */
   runToken: string;
   /** Base URL of Gantry's API as seen from inside the workload (may be unreachable locally). */
   apiUrl: string;

@@ -34,7 +34,9 @@ export function toGantryError(err: FastifyError | Error): GantryError {
     case "FST_ERR_CTP_EMPTY_JSON_BODY":
       return new GantryError("GANTRY_ERR_BAD_JSON", [fe.message]);
     case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
-      return new GantryError("GANTRY_ERR_VALIDATION", ["send the body as application/json"]);
+      return new GantryError("GANTRY_ERR_UNSUPPORTED_MEDIA_TYPE", [
+        fe.message.replace(/^Unsupported Media Type: ?/, "") || "this",
+      ]);
     case "FST_ERR_CTP_INVALID_CONTENT_LENGTH":
       return new GantryError("GANTRY_ERR_VALIDATION", ["Content-Length does not match the body"]);
   }
