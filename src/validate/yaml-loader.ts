@@ -1,0 +1,281 @@
+/**
+ * Splits a YAML stream into documents and turns each into plain JSON-like values the way kubectl
+ * reads manifests (sigs.k8s.io/yaml, YAML 1.1: `yes`/`on` are booleans, `0755` is octal, timestamps
+ * stay strings, `<<` merges), with limits so hostile input is refused instead of hanging or crashing:
+ * input size, document count, nesting depth and alias expansions.
+ *
+ * Positions are kept: `locate(path)` maps a finding's path back to a line and column.
+ */
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseAllDocuments } from "yaml";
+import type { Document, Node as YamlNode, ParsedNode } from "yaml";
+import { DEFAULT_MAX_ALIAS_COUNT, DEFAULT_MAX_BYTES, DEFAULT_MAX_DOCUMENTS } from "./config.ts";
+import type { Finding } from "./findings.ts";
+import { ruleDefinition } from "./rules.ts";
+
+export interface LoadLimits {
+  maxBytes?: number;
+  maxDocuments?: number;
+  maxAliasCount?: number;
+}
+
+/** Deepest nesting (block indentation columns or flow brackets) accepted before parsing. */
+export const MAX_NESTING = 1000;
+
+export interface LoadedDocument {
+  file: string;
+  index: number;
+  /** 1-based line where the document starts. */
+  line: number;
+  /** The document's value; undefined when it failed to load or was empty. */
+  value: unknown;
+  /** True for a document with no content (e.g. a leading `---`); such documents are ignored. */
+  empty: boolean;
+  /** YAML-level findings (syntax, duplicate keys, limits). */
+  findings: Finding[];
+  /** Line and column of the node at `path` (segments of keys and indexes), or of its nearest parent. */
+  locate(path: readonly (string | number)[]): { line: number; column: number };
+}
+
+class LimitError extends Error {
+  constructor(
+    readonly rule: "yaml-alias-limit" | "yaml-too-large",
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function finding(rule: string, message: string, file: string, line?: number, column?: number): Finding {
+  const def = ruleDefinition(rule);
+  const location =
+    line === undefined ? { file } : { file, line, ...(column === undefined ? {} : { column }) };
+  return { rule, severity: def.severity, message, fix: def.fix, location };
+}
+
+/** Refuses input whose nesting would exhaust the parser (it recurses and builds per-indent regexps). */
+function checkNesting(text: string): string | undefined {
+  let depth = 0;
+  let maxDepth = 0;
+  let indent = 0;
+  let atLineStart = true;
+  let quote = "";
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 10) {
+      atLineStart = true;
+      indent = 0;
+      if (quote === "'" || quote === '"') continue;
+      quote = "";
+      continue;
+    }
+    if (atLineStart) {
+      if (c === 32 || c === 9) {
+        if (++indent > MAX_NESTING) return `a line is indented more than ${MAX_NESTING} columns`;
+        continue;
+      }
+      atLineStart = false;
+    }
+    if (quote === "#") continue;
+    if (quote !== "") {
+      if (quote === '"' && c === 92) i++;
+      else if (String.fromCharCode(c) === quote) quote = "";
+      continue;
+    }
+    if (c === 35 /* # */ && (i === 0 || text.charCodeAt(i - 1) === 32 || text.charCodeAt(i - 1) === 9))
+      quote = "#";
+    else if (c === 34 || c === 39) {
+      const prev = i === 0 ? 32 : text.charCodeAt(i - 1);
+      if (
+        prev === 32 ||
+        prev === 9 ||
+        prev === 10 ||
+        prev === 91 ||
+        prev === 123 ||
+        prev === 44 ||
+        prev === 58
+      )
+        quote = String.fromCharCode(c);
+    } else if (c === 91 || c === 123) {
+      if (++depth > maxDepth) maxDepth = depth;
+      if (maxDepth > MAX_NESTING) return `flow collections are nested more than ${MAX_NESTING} deep`;
+    } else if ((c === 93 || c === 125) && depth > 0) depth--;
+  }
+  return undefined;
+}
+
+/** Converts a composed YAML node to a plain value, counting alias expansions. */
+class Converter {
+  aliases = 0;
+  constructor(
+    private readonly doc: Document.Parsed,
+    private readonly maxAliasCount: number,
+  ) {}
+
+  value(node: YamlNode | null | undefined, depth: number): unknown {
+    if (node === null || node === undefined) return null;
+    if (depth > MAX_NESTING)
+      throw new LimitError("yaml-too-large", `values are nested more than ${MAX_NESTING} deep`);
+    if (isScalar(node)) {
+      const v = node.value;
+      if (v instanceof Uint8Array) return Buffer.from(v).toString("base64");
+      if (typeof v === "bigint") return Number(v);
+      return v;
+    }
+    if (isAlias(node)) {
+      if (++this.aliases > this.maxAliasCount)
+        throw new LimitError(
+          "yaml-alias-limit",
+          `more than ${this.maxAliasCount} alias expansions (an alias bomb, or very repetitive YAML)`,
+        );
+      const target = node.resolve(this.doc);
+      if (target === undefined) return null;
+      return this.value(target, depth + 1);
+    }
+    if (isSeq(node)) return node.items.map((item) => this.value(item as YamlNode, depth + 1));
+    if (isMap(node)) {
+      const out: Record<string, unknown> = {};
+      const merges: YamlNode[] = [];
+      for (const pair of node.items) {
+        const keyNode = pair.key as YamlNode | null;
+        if (isScalar(keyNode) && keyNode.value === "<<" && keyNode.type === "PLAIN") {
+          merges.push(pair.value as YamlNode);
+          continue;
+        }
+        const key = isScalar(keyNode)
+          ? String(keyNode.value)
+          : JSON.stringify(this.value(keyNode, depth + 1));
+        setOwn(out, key, this.value(pair.value as YamlNode | null, depth + 1));
+      }
+      for (const m of merges) {
+        const merged = this.value(m, depth + 1);
+        for (const src of Array.isArray(merged) ? merged : [merged])
+          if (src !== null && typeof src === "object" && !Array.isArray(src))
+            for (const [k, v] of Object.entries(src)) if (!Object.hasOwn(out, k)) setOwn(out, k, v);
+      }
+      return out;
+    }
+    return null;
+  }
+}
+
+/** Assigns without letting a `__proto__` key change the object's prototype. */
+function setOwn(obj: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === "__proto__")
+    Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+  else obj[key] = value;
+}
+
+const YAML_OPTIONS = {
+  version: "1.1" as const,
+  merge: false,
+  uniqueKeys: true,
+  prettyErrors: false,
+  strict: false,
+  // sigs.k8s.io/yaml keeps timestamps as strings; drop the 1.1 timestamp tag so they stay strings.
+  customTags: (tags: unknown[]) =>
+    tags.filter((t) => (t as { tag?: string }).tag !== "tag:yaml.org,2002:timestamp") as never,
+};
+
+function locateIn(doc: Document.Parsed, lc: LineCounter, path: readonly (string | number)[]) {
+  let node: YamlNode | null | undefined = doc.contents as YamlNode | null;
+  let offset = node?.range?.[0] ?? doc.range[0];
+  let guard = 0;
+  for (const seg of path) {
+    if (isAlias(node) && guard++ < 100) node = node.resolve(doc);
+    if (isMap(node)) {
+      const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === String(seg));
+      if (pair === undefined) break;
+      const keyNode = pair.key as YamlNode;
+      offset = keyNode.range?.[0] ?? offset;
+      node = pair.value as YamlNode | null;
+      if (node?.range !== undefined && typeof seg === "string") {
+        // Point at the key for scalars on the same line; the value's own position is used for the
+        // next path segment.
+      }
+    } else if (isSeq(node) && typeof seg === "number") {
+      const item = node.items[seg] as YamlNode | undefined;
+      if (item === undefined) break;
+      node = item;
+      offset = item.range?.[0] ?? offset;
+    } else break;
+  }
+  const pos = lc.linePos(offset);
+  return { line: pos.line, column: pos.col };
+}
+
+/** Parses a YAML stream (one file or stdin) into documents. Never throws on bad input. */
+export function loadDocuments(text: string, file: string, limits: LoadLimits = {}): LoadedDocument[] {
+  const maxBytes = limits.maxBytes ?? DEFAULT_MAX_BYTES;
+  const refuse = (rule: string, message: string, line?: number, column?: number): LoadedDocument[] => [
+    {
+      file,
+      index: 0,
+      line: line ?? 1,
+      value: undefined,
+      empty: false,
+      findings: [finding(rule, message, file, line ?? 1, column)],
+      locate: () => ({ line: line ?? 1, column: column ?? 1 }),
+    },
+  ];
+  if (text.length > maxBytes || Buffer.byteLength(text) > maxBytes)
+    return refuse("yaml-too-large", `input is larger than ${maxBytes} bytes`);
+  const nesting = checkNesting(text);
+  if (nesting !== undefined) return refuse("yaml-too-large", `input refused: ${nesting}`);
+
+  const lc = new LineCounter();
+  let docs;
+  try {
+    docs = parseAllDocuments(text, { ...YAML_OPTIONS, lineCounter: lc });
+  } catch (err) {
+    return refuse("yaml-syntax", `could not parse YAML: ${(err as Error).message}`);
+  }
+  if (!Array.isArray(docs)) return [];
+  const maxDocuments = limits.maxDocuments ?? DEFAULT_MAX_DOCUMENTS;
+  if (docs.length > maxDocuments)
+    return refuse("yaml-too-large", `more than ${maxDocuments} YAML documents in one input`);
+  const maxAliasCount = limits.maxAliasCount ?? DEFAULT_MAX_ALIAS_COUNT;
+  const out: LoadedDocument[] = [];
+  docs.forEach((doc, index) => {
+    const startPos = lc.linePos(doc.contents?.range?.[0] ?? doc.range[0]);
+    const findings: Finding[] = [];
+    for (const e of doc.errors) {
+      const pos = lc.linePos(e.pos[0]);
+      const rule = e.code === "DUPLICATE_KEY" ? "yaml-duplicate-key" : "yaml-syntax";
+      const msg =
+        rule === "yaml-duplicate-key"
+          ? `duplicate key ${JSON.stringify(text.slice(e.pos[0], Math.min(e.pos[1], e.pos[0] + 80)).trim())}`
+          : (e.message.split("\n")[0] ?? e.message).replace(/ at line \d+, column \d+.*$/, "");
+      findings.push(finding(rule, msg, file, pos.line, pos.col));
+    }
+    let value: unknown = undefined;
+    let empty = false;
+    if (findings.every((f) => f.rule === "yaml-duplicate-key")) {
+      try {
+        value = new Converter(doc, maxAliasCount).value(doc.contents as YamlNode | null, 0);
+        empty = value === null || value === undefined;
+      } catch (err) {
+        if (err instanceof LimitError)
+          findings.push(finding(err.rule, err.message, file, startPos.line, startPos.col));
+        else if (err instanceof RangeError)
+          findings.push(
+            finding("yaml-too-large", "input is nested too deeply to process", file, startPos.line),
+          );
+        else
+          findings.push(
+            finding("yaml-syntax", `could not read document: ${(err as Error).message}`, file, startPos.line),
+          );
+        value = undefined;
+      }
+    }
+    out.push({
+      file,
+      index,
+      line: startPos.line,
+      value,
+      empty: empty && findings.length === 0,
+      findings,
+      locate: (path) => locateIn(doc as Document.Parsed<ParsedNode>, lc, path),
+    });
+  });
+  return out;
+}
