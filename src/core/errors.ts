@@ -15,6 +15,7 @@ export const ERRORS = {
   GANTRY_ERR_BODY_TOO_LARGE: { status: 413, message: "request body is larger than %s bytes" },
   GANTRY_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, message: "send the body as application/json, not %s" },
   GANTRY_ERR_BAD_JSON: { status: 400, message: "request body is not valid JSON: %s" },
+  GANTRY_ERR_URI_TOO_LONG: { status: 414, message: "a path segment is longer than %s characters" },
   GANTRY_ERR_INVALID_ID: { status: 400, message: "%s is not a valid id" },
   GANTRY_ERR_LIMIT_EXCEEDED: { status: 400, message: "limit %s exceeds the maximum allowed (%s)" },
   // Auth

@@ -13,6 +13,7 @@ import type { Executor } from "../executors/executor.ts";
 import { openStore } from "../store/open-store.ts";
 import type { Store } from "../store/store.ts";
 import type { ServerConfig } from "./config.ts";
+import { lockDataDir } from "./data-dir-lock.ts";
 import { Dispatcher } from "./dispatcher.ts";
 import { buildApi } from "./http/app.ts";
 import { GantryMetrics } from "./http/health-routes.ts";

@@ -145,7 +145,8 @@ for (const backend of testBackends()) {
         404,
         "GANTRY_ERR_NOT_FOUND",
       );
-      expectError(await t.api("GET", `/v1/runs/${"a".repeat(300)}`), 404, "GANTRY_ERR_ROUTE_NOT_FOUND");
+      expectError(await t.api("GET", `/v1/runs/${"a".repeat(300)}`), 414, "GANTRY_ERR_URI_TOO_LONG");
+      expectError(await t.api("GET", "/v1/runs/%E0%A4%A"), 400, "GANTRY_ERR_VALIDATION");
       expectError(
         await t.api("POST", "/v1/runs/00000000-0000-4000-8000-000000000000/cancel"),
         404,

@@ -10,7 +10,7 @@ import type { Logger } from "pino";
 import type { Limits } from "../../core/workload.ts";
 import type { Store } from "../../store/store.ts";
 import type { RunWatcher } from "../run-watcher.ts";
-import { registerErrorHandling } from "./errors.ts";
+import { errorBody, registerErrorHandling, toGantryError } from "./errors.ts";
 import { GantryMetrics, healthRoutes } from "./health-routes.ts";
 import { internalRoutes } from "./internal-routes.ts";
 import { runsRoutes } from "./runs-routes.ts";
@@ -36,6 +36,12 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     bodyLimit: options.bodyLimitBytes,
     disableRequestLogging: true,
     maxParamLength: 200,
+    // Router errors (over-long or malformed path segments) arrive before any hook; same body.
+    frameworkErrors: (err, _request, reply) => {
+      const gantryErr = toGantryError(err);
+      reply.raw.writeHead(gantryErr.statusCode, { "content-type": "application/json; charset=utf-8" });
+      reply.raw.end(JSON.stringify(errorBody(gantryErr)));
+    },
     ajv: {
       // Wrong types and unknown fields are errors, not silently coerced or dropped.
       customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: true },

@@ -26,6 +26,10 @@ export function toGantryError(err: FastifyError | Error): GantryError {
     return new GantryError("GANTRY_ERR_VALIDATION", [details.join("; ")], { problems: details });
   }
   switch (fe.code) {
+    case "FST_ERR_MAX_PARAM_LENGTH":
+      return new GantryError("GANTRY_ERR_URI_TOO_LONG", ["200"]);
+    case "FST_ERR_BAD_URL":
+      return new GantryError("GANTRY_ERR_VALIDATION", ["the URL is malformed"]);
     case "FST_ERR_CTP_BODY_TOO_LARGE":
       return new GantryError("GANTRY_ERR_BODY_TOO_LARGE", [
         String((fe as { limit?: number }).limit ?? "the allowed"),
