@@ -164,9 +164,12 @@ export interface Store {
   // --- leadership -----------------------------------------------------------------------------
   /**
    * Tries to take a session-level advisory lock held until `release` or the connection dies;
-   * null when another process holds it. Used to elect the one reconciler.
+   * null when another process holds it. Used to elect the one reconciler. `lost` (when present) is
+   * aborted if the connection holding the lock dies: leadership is gone and must be re-acquired.
    */
-  tryAcquireLeadership(name: string): Promise<{ release(): Promise<void> } | null>;
+  tryAcquireLeadership(
+    name: string,
+  ): Promise<{ release(): Promise<void>; readonly lost?: AbortSignal } | null>;
 }
 
 export type StoreChannel = "gantry_run_queued" | "gantry_run_event" | "gantry_run_logs";

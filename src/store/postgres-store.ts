@@ -1,0 +1,277 @@
+/**
+ * The production backend: a node-postgres Pool for queries and transactions, plus dedicated
+ * connections where a session matters — one for LISTEN (reconnecting with capped backoff) and one
+ * per held leadership lock (a session advisory lock dies with its connection, which is the point).
+ */
+
+import pg from "pg";
+import type { PoolClient } from "pg";
+import { SqlStore } from "./sql-store.ts";
+import type { AdvisoryKey, SessionLock, SqlClient, SqlParam, SqlQueryable, SqlRow } from "./sql-client.ts";
+
+export interface PostgresStoreOptions {
+  databaseUrl: string;
+  /** Pool size; at least 2 (migrate holds one connection for its lock while working on another). */
+  maxConnections?: number;
+  /** Where connection problems that the store recovers from are reported. */
+  onError?: (err: Error) => void;
+}
+
+/** Connects lazily; call `migrate()` before use (openStore does). */
+export function createPostgresStore(options: PostgresStoreOptions): SqlStore {
+  return new SqlStore(new PostgresClient(options));
+}
+
+const RECONNECT_MIN_MS = 100;
+const RECONNECT_MAX_MS = 5000;
+const CHANNEL_RE = /^[a-z_][a-z0-9_]{0,62}$/;
+
+class PostgresClient implements SqlClient {
+  readonly backend = "postgres";
+  readonly #url: string;
+  readonly #pool: pg.Pool;
+  readonly #onError: (err: Error) => void;
+  readonly #listener: Listener;
+  readonly #sessions = new Set<pg.Client>();
+  #closed = false;
+
+  constructor(options: PostgresStoreOptions) {
+    this.#url = options.databaseUrl;
+    this.#onError = options.onError ?? (() => {});
+    this.#pool = new pg.Pool({
+      connectionString: options.databaseUrl,
+      max: Math.max(2, options.maxConnections ?? 10),
+    });
+    // An idle pooled connection that dies emits here; without a handler it would crash the process.
+    this.#pool.on("error", (err) => this.#onError(err));
+    this.#listener = new Listener(options.databaseUrl, this.#onError);
+  }
+
+  async query<R extends SqlRow = SqlRow>(text: string, params: readonly SqlParam[] = []): Promise<R[]> {
+    return (await this.#pool.query<R>(text, [...params])).rows;
+  }
+
+  async exec(script: string): Promise<void> {
+    await this.#pool.query(script);
+  }
+
+  async transaction<T>(fn: (tx: SqlQueryable) => Promise<T>): Promise<T> {
+    const client = await this.#pool.connect();
+    let broken = false;
+    try {
+      await client.query("BEGIN");
+      const result = await fn(wrapClient(client));
+      await client.query("COMMIT");
+      return result;
+    } catch (err) {
+      try {
+        await client.query("ROLLBACK");
+      } catch {
+        broken = true; // the connection is unusable; don't return it to the pool
+      }
+      throw err;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  listen(channel: string, fn: (payload: string) => void): Promise<() => Promise<void>> {
+    if (!CHANNEL_RE.test(channel)) throw new Error(`not a channel name: ${channel}`);
+    return this.#listener.add(channel, fn);
+  }
+
+  async withSessionLock<T>(key: AdvisoryKey, fn: () => Promise<T>): Promise<T> {
+    const client = await this.#pool.connect();
+    let broken = false;
+    try {
+      await client.query("SELECT pg_advisory_lock($1::integer, $2::integer)", [...key]);
+      try {
+        return await fn();
+      } finally {
+        try {
+          await client.query("SELECT pg_advisory_unlock($1::integer, $2::integer)", [...key]);
+        } catch {
+          broken = true; // closing the connection releases the lock
+        }
+      }
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  async tryHoldSessionLock(key: AdvisoryKey): Promise<SessionLock | null> {
+    if (this.#closed) return null;
+    // Its own connection, outside the pool: the lock must live exactly as long as this session.
+    const client = new pg.Client({ connectionString: this.#url });
+    const holder = new AbortController();
+    const lose = (err?: Error) => {
+      if (!holder.signal.aborted) holder.abort(err ?? new Error("leadership connection closed"));
+      this.#sessions.delete(client);
+    };
+    client.on("error", (err) => {
+      this.#onError(err);
+      lose(err);
+    });
+    client.on("end", () => lose());
+    await client.connect();
+    this.#sessions.add(client);
+    try {
+      const [row] = (
+        await client.query<{ ok: boolean }>("SELECT pg_try_advisory_lock($1::integer, $2::integer) AS ok", [
+          ...key,
+        ])
+      ).rows;
+      if (row?.ok) {
+        let released = false;
+        return {
+          lost: holder.signal,
+          release: async () => {
+            if (released) return;
+            released = true;
+            // Ending the session releases the lock; no separate unlock round trip needed.
+            await client.end().catch(() => {});
+          },
+        };
+      }
+    } catch (err) {
+      await client.end().catch(() => {});
+      throw err;
+    }
+    await client.end().catch(() => {});
+    return null;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#listener.close();
+    await Promise.all([...this.#sessions].map((c) => c.end().catch(() => {})));
+    await this.#pool.end();
+  }
+}
+
+function wrapClient(client: PoolClient): SqlQueryable {
+  return {
+    async query<R extends SqlRow = SqlRow>(text: string, params: readonly SqlParam[] = []): Promise<R[]> {
+      return (await client.query<R>(text, [...params])).rows;
+    },
+    async exec(script: string): Promise<void> {
+      await client.query(script);
+    },
+  };
+}
+
+/**
+ * One connection that LISTENs on every channel anyone subscribed to. When it drops, it reconnects
+ * with capped exponential backoff and LISTENs again; notifications sent while it was down are lost,
+ * which is why every consumer also polls as a safety net.
+ */
+class Listener {
+  readonly #url: string;
+  readonly #onError: (err: Error) => void;
+  readonly #subscribers = new Map<string, Set<(payload: string) => void>>();
+  #client: pg.Client | null = null;
+  #connecting: Promise<pg.Client> | null = null;
+  #retryTimer: NodeJS.Timeout | null = null;
+  #backoffMs = RECONNECT_MIN_MS;
+  #closed = false;
+
+  constructor(url: string, onError: (err: Error) => void) {
+    this.#url = url;
+    this.#onError = onError;
+  }
+
+  async add(channel: string, fn: (payload: string) => void): Promise<() => Promise<void>> {
+    let subscribers = this.#subscribers.get(channel);
+    const first = subscribers === undefined;
+    if (!subscribers) {
+      subscribers = new Set();
+      this.#subscribers.set(channel, subscribers);
+    }
+    subscribers.add(fn);
+    try {
+      const client = await this.#connect();
+      // #connect LISTENs on every channel it knows when it (re)connects; this one may be newer.
+      if (first) await client.query(`LISTEN ${channel}`);
+    } catch (err) {
+      subscribers.delete(fn);
+      if (subscribers.size === 0) this.#subscribers.delete(channel);
+      throw err;
+    }
+    return async () => {
+      const set = this.#subscribers.get(channel);
+      if (!set?.delete(fn) || set.size > 0) return;
+      this.#subscribers.delete(channel);
+      await this.#client?.query(`UNLISTEN ${channel}`).catch(() => {});
+    };
+  }
+
+  #connect(): Promise<pg.Client> {
+    if (this.#client) return Promise.resolve(this.#client);
+    if (this.#connecting) return this.#connecting;
+    this.#connecting = (async () => {
+      const client = new pg.Client({ connectionString: this.#url });
+      client.on("notification", (msg) => {
+        for (const fn of this.#subscribers.get(msg.channel) ?? []) {
+          try {
+            fn(msg.payload ?? "");
+          } catch (err) {
+            this.#onError(err instanceof Error ? err : new Error(String(err)));
+          }
+        }
+      });
+      client.on("error", (err) => {
+        this.#onError(err);
+        this.#dropped(client);
+      });
+      client.on("end", () => this.#dropped(client));
+      try {
+        await client.connect();
+        for (const channel of this.#subscribers.keys()) await client.query(`LISTEN ${channel}`);
+      } catch (err) {
+        await client.end().catch(() => {});
+        throw err;
+      }
+      if (this.#closed) {
+        await client.end().catch(() => {});
+        throw new Error("store closed");
+      }
+      this.#client = client;
+      this.#backoffMs = RECONNECT_MIN_MS;
+      return client;
+    })().finally(() => {
+      this.#connecting = null;
+    });
+    return this.#connecting;
+  }
+
+  #dropped(client: pg.Client): void {
+    if (this.#client !== client) return;
+    this.#client = null;
+    this.#scheduleReconnect();
+  }
+
+  #scheduleReconnect(): void {
+    if (this.#closed || this.#retryTimer || this.#subscribers.size === 0) return;
+    const delay = this.#backoffMs;
+    this.#backoffMs = Math.min(RECONNECT_MAX_MS, this.#backoffMs * 2);
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = null;
+      this.#connect().catch((err: unknown) => {
+        this.#onError(err instanceof Error ? err : new Error(String(err)));
+        this.#scheduleReconnect();
+      });
+    }, delay);
+    this.#retryTimer.unref();
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#retryTimer) clearTimeout(this.#retryTimer);
+    this.#retryTimer = null;
+    this.#subscribers.clear();
+    const client = this.#client ?? (await this.#connecting?.catch(() => null)) ?? null;
+    this.#client = null;
+    await client?.end().catch(() => {});
+  }
+}
