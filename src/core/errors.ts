@@ -42,6 +42,7 @@ export const ERRORS = {
     message: "the local sandbox is unavailable: %s",
   },
   GANTRY_ERR_EXECUTOR: { status: 502, message: "executor error: %s" },
+  GANTRY_ERR_EXECUTOR_BUSY: { status: 503, message: "the executor has no room now: %s" },
   // Server
   GANTRY_ERR_CONFIG: { status: 500, message: "invalid configuration: %s" },
   GANTRY_ERR_INTERNAL: { status: 500, message: "internal error: %s" },

@@ -4,7 +4,8 @@
  * refused with the variable's name, what it got and what it accepts.
  */
 
-import { homedir } from "node:os";
+import { createHash } from "node:crypto";
+import { homedir, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { GantryError } from "../core/errors.ts";
 import { DEFAULT_LIMITS, MAX_LIMITS, type Limits } from "../core/workload.ts";
@@ -14,6 +15,12 @@ export interface ServerConfig {
   port: number;
   /** Holds the embedded database, sandbox work directories and the CLI credentials file. */
   dataDir: string;
+  /**
+   * Where sandboxes get their per-attempt work directories. Outside dataDir on purpose: the
+   * sandbox runs as an unprivileged uid that must be able to reach it, and home directories
+   * (root's in particular) are often closed to other users.
+   */
+  workDir: string;
   /** Postgres URL; when absent, PGlite in `${dataDir}/db`. */
   databaseUrl: string | undefined;
   executor: "local";
@@ -36,6 +43,7 @@ export const CONFIG_VARS: readonly [name: string, meaning: string][] = [
   ["GANTRY_HOST", "address the API listens on (default 127.0.0.1)"],
   ["GANTRY_PORT", "API port (default 8080; 0 picks a free port)"],
   ["GANTRY_DATA_DIR", "embedded database, sandbox work dirs, CLI credentials (default ~/.gantry)"],
+  ["GANTRY_WORK_DIR", "per-run sandbox work directories (default $TMPDIR/gantry-work-<hash of data dir>)"],
   ["DATABASE_URL", "postgres://… to use PostgreSQL instead of the embedded PGlite"],
   ["GANTRY_MAX_ACTIVE_RUNS", "runs executing at once (default 4)"],
   ["GANTRY_MAX_ACTIVE_PER_OWNER", "runs executing at once per owner (default: GANTRY_MAX_ACTIVE_RUNS)"],
@@ -81,10 +89,15 @@ export function loadServerConfig(
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     throw configError("DATABASE_URL", "(hidden)", "a postgres:// or postgresql:// URL");
   }
+  const dataDir = resolve(env.GANTRY_DATA_DIR ?? join(homedir(), ".gantry"));
   const config: ServerConfig = {
     host,
     port,
-    dataDir: resolve(env.GANTRY_DATA_DIR ?? join(homedir(), ".gantry")),
+    dataDir,
+    workDir: resolve(
+      env.GANTRY_WORK_DIR ??
+        join(tmpdir(), `gantry-work-${createHash("sha256").update(dataDir).digest("hex").slice(0, 10)}`),
+    ),
     databaseUrl,
     executor: "local",
     maxActiveRuns,

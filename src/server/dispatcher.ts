@@ -13,6 +13,7 @@
 import type { Logger } from "pino";
 import type { Executor, ExecutorLogLine, ExecutorSink, AttemptUpdate } from "../executors/executor.ts";
 import { attemptKey } from "../executors/executor.ts";
+import { isGantryError } from "../core/errors.ts";
 import { isTerminal } from "../core/run-state.ts";
 import type { ClaimedRun, Store } from "../store/store.ts";
 import { LogWriter } from "./log-writer.ts";
@@ -208,6 +209,15 @@ export class Dispatcher {
       this.options.onDispatched?.(claimed, Math.max(0, Date.now() - since) / 1000);
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
+      if (isGantryError(err) && err.code === "GANTRY_ERR_EXECUTOR_BUSY") {
+        // Not the run's fault (e.g. cancelled attempts still draining): back to the queue.
+        logger.warn({ runId: run.id, reason: message }, "executor busy; re-queueing");
+        await store
+          .requeueLostAttempt(run.id, run.attempt, `executor busy: ${message}`)
+          .catch((e: unknown) => logger.error({ err: e, runId: run.id }, "re-queueing failed"));
+        setTimeout(() => this.nudge(), 200).unref();
+        return;
+      }
       logger.error({ err, runId: run.id }, "launch failed");
       await store
         .transitionRun({

@@ -68,9 +68,10 @@ export async function startGantry(config: ServerConfig, options: StartOptions = 
         onDispatched: (_claimed, seconds) => metrics.dispatchLatency.observe(seconds),
       });
       const localExecutor = new LocalExecutor({
-        workRoot: join(config.dataDir, "work"),
+        workRoot: config.workDir,
         sink: dispatcher.recorder,
-        maxConcurrent: config.maxActiveRuns,
+        // The store's caps decide; headroom lets cancelled attempts drain while new ones start.
+        maxConcurrent: config.maxActiveRuns + 8,
         allowUnsandboxed: config.allowUnsandboxed,
         logger,
       });

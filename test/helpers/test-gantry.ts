@@ -39,7 +39,7 @@ export async function startTestGantry(
   const database = await createTestDatabase(backend);
   const dataDir = await mkdtemp(join(tmpdir(), "gantry-test-"));
   const config: ServerConfig = {
-    ...loadServerConfig({ GANTRY_PORT: "0", GANTRY_DATA_DIR: dataDir, ...env }),
+    ...loadServerConfig({ GANTRY_PORT: "0", GANTRY_DATA_DIR: database.dataDir ?? dataDir, ...env }),
     databaseUrl: database.databaseUrl,
     logLevel: "silent",
     ...overrides,
@@ -47,13 +47,10 @@ export async function startTestGantry(
   let adminToken = "";
   let gantry: RunningGantry;
   try {
-    gantry = await startGantry(
-      database.dataDir === undefined ? config : { ...config, dataDir: database.dataDir },
-      {
-        logger: pino({ level: process.env.GANTRY_TEST_LOG ?? "silent" }),
-        onAdminToken: (t) => (adminToken = t),
-      },
-    );
+    gantry = await startGantry(config, {
+      logger: pino({ level: process.env.GANTRY_TEST_LOG ?? "silent" }),
+      onAdminToken: (t) => (adminToken = t),
+    });
   } catch (err) {
     await database.drop();
     await rm(dataDir, { recursive: true, force: true });

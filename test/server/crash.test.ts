@@ -122,7 +122,7 @@ for (const backend of testBackends()) {
             // die-with-parent: no sandbox of the killed server may survive it.
             let survivors: string[] = [];
             for (let i = 0; i < 40; i++) {
-              survivors = processesMentioning(join(env.GANTRY_DATA_DIR, "work"));
+              survivors = processesMentioning(workDir);
               if (survivors.length === 0) break;
               await new Promise((r) => setTimeout(r, 50));
             }
@@ -173,7 +173,11 @@ for (const backend of testBackends()) {
                 );
                 live = e.attempt;
               } else if (e.to === "queued" && e.from !== null) {
-                assert.equal(live, e.attempt - 1, `${id}: requeue names attempt ${e.attempt}`);
+                assert.equal(
+                  live,
+                  e.attempt,
+                  `${id}: requeue of attempt ${e.attempt} while ${live} was live`,
+                );
                 live = null;
                 relaunched++;
               }
