@@ -1,0 +1,64 @@
+/**
+ * Finding and killing every process of a sandbox uid. Each running attempt owns one uid, so
+ * "all processes of uid U" is exactly "everything the attempt started", whatever it forked,
+ * double-forked or setsid()'d.
+ */
+
+import { spawn } from "node:child_process";
+import { readdir, readFile } from "node:fs/promises";
+
+/** Real uid and state letter of a process from /proc/PID/status (dumpable or not), or null if gone. */
+async function uidAndState(pid: string): Promise<{ uid: number; state: string } | null> {
+  try {
+    const status = await readFile(`/proc/${pid}/status`, "utf8");
+    const m = /^Uid:\s+(\d+)\s+(\d+)\s+(\d+)/m.exec(status);
+    const st = /^State:\s+(\S)/m.exec(status);
+    return m ? { uid: Number(m[1]), state: st?.[1] ?? "?" } : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * pids of processes whose real uid is in `uids` (one /proc scan). Zombies are left out unless
+ * asked for: a sandbox's pid-1 can outlive bubblewrap's monitor by a moment, gets reparented to the
+ * host's init and waits there to be reaped — it runs nothing and holds nothing but its pid.
+ */
+export async function pidsByUid(
+  uids: ReadonlySet<number>,
+  includeZombies = false,
+): Promise<Map<number, number[]>> {
+  const found = new Map<number, number[]>();
+  if (uids.size === 0) return found;
+  const entries = await readdir("/proc");
+  await Promise.all(
+    entries
+      .filter((e) => /^\d+$/.test(e))
+      .map(async (pid) => {
+        const info = await uidAndState(pid);
+        if (info !== null && uids.has(info.uid) && (includeZombies || info.state !== "Z")) {
+          const uid = info.uid;
+          const list = found.get(uid) ?? [];
+          list.push(Number(pid));
+          found.set(uid, list);
+        }
+      }),
+  );
+  return found;
+}
+
+export async function pidsOfUid(uid: number, includeZombies = false): Promise<number[]> {
+  return (await pidsByUid(new Set([uid]), includeZombies)).get(uid) ?? [];
+}
+
+/**
+ * Sends SIGKILL to every process of `uid` at once by running `kill -KILL -1` as that uid: the
+ * kernel walks the process list in one call, so a fork bomb cannot outrun it. Needs root.
+ */
+export function killAllOfUid(killPath: string, uid: number, gid: number): Promise<void> {
+  return new Promise((resolve) => {
+    const child = spawn(killPath, ["-KILL", "-1"], { uid, gid, stdio: "ignore", env: {} });
+    child.on("error", () => resolve());
+    child.on("close", () => resolve());
+  });
+}
