@@ -43,6 +43,10 @@ const COMMANDS: Record<string, CommandEntry> = {
     summary: "create, list or revoke API tokens",
     load: async () => (await import("./token-command.ts")).tokenCommand,
   },
+  validate: {
+    summary: "validate Kubernetes manifests and print an execution plan",
+    load: async () => (await import("./validate-command.ts")).validateCommand,
+  },
 };
 
 export const USAGE_EXIT = 2;

@@ -179,6 +179,7 @@ export function validateLoaded(
   docs: readonly LoadedDocument[],
   options: ValidateOptions,
   schemas = schemaSetFor(options),
+  objects?: unknown[],
 ): ObjectResult[] {
   const out: ObjectResult[] = [];
   for (const doc of docs) {
@@ -197,11 +198,13 @@ export function validateLoaded(
         status: hasErrors(findings) || findings.length === 0 ? "invalid" : "valid",
         findings,
       });
+      objects?.push(undefined);
       continue;
     }
     const value = doc.value;
     if (isObj(value) && value["kind"] === "List" && Array.isArray(value["items"])) {
       value["items"].forEach((item, i) => {
+        objects?.push(item);
         out.push(
           validateObject(
             item,
@@ -225,12 +228,15 @@ export function validateLoaded(
       schemas,
     );
     if (doc.findings.length > 0) {
+      const yamlFindings: Finding[] = [];
       for (const f of doc.findings) {
         const level = ruleLevel(f.rule, options);
-        if (level !== "off") r.findings.unshift({ ...f, severity: level });
+        if (level !== "off") yamlFindings.push({ ...f, severity: level });
       }
+      r.findings.splice(0, 0, ...yamlFindings);
       r.status = hasErrors(r.findings) ? "invalid" : "valid";
     }
+    objects?.push(value);
     out.push(r);
   }
   return out;
@@ -241,11 +247,12 @@ export function validateDocuments(
   text: string,
   options: ValidateOptions = {},
   file = "<input>",
+  objects?: unknown[],
 ): ObjectResult[] {
   const limits = {
     ...(options.maxBytes === undefined ? {} : { maxBytes: options.maxBytes }),
     ...(options.maxDocuments === undefined ? {} : { maxDocuments: options.maxDocuments }),
     ...(options.maxAliasCount === undefined ? {} : { maxAliasCount: options.maxAliasCount }),
   };
-  return validateLoaded(loadDocuments(text, file, limits), options);
+  return validateLoaded(loadDocuments(text, file, limits), options, schemaSetFor(options), objects);
 }

@@ -1,0 +1,18 @@
+/** Worker thread body for `validateFiles`: validates the YAML texts it is sent, one task at a time. */
+import { parentPort, workerData } from "node:worker_threads";
+import type { ValidateOptions } from "./config.ts";
+import { validateDocuments } from "./validate.ts";
+import type { WorkerTask, WorkerReply } from "./parallel.ts";
+import { shiftResults } from "./parallel.ts";
+
+const options = (workerData as { options: ValidateOptions }).options;
+
+parentPort?.on("message", (task: WorkerTask) => {
+  const reply: WorkerReply = { id: task.id, results: [] };
+  for (const chunk of task.chunks) {
+    reply.results.push(
+      ...shiftResults(validateDocuments(chunk.text, options, chunk.file), chunk.docOffset, chunk.lineOffset),
+    );
+  }
+  parentPort?.postMessage(reply);
+});
