@@ -43,6 +43,10 @@ test("zero or negative limits pick nothing", () => {
   assert.deepEqual(selectRunsToClaim(runs("a"), 0, new Map(), { ...limits, batch: Number.NaN }), []);
 });
 
+test("a fractional batch is rounded down", () => {
+  assert.equal(selectRunsToClaim(runs("a", "b", "c"), 0, new Map(), { ...limits, batch: 2.5 }).length, 2);
+});
+
 test("does not mutate the counts it was given", () => {
   const counts = new Map([["a", 1]]);
   selectRunsToClaim(runs("a", "a"), 1, counts, limits);

@@ -28,7 +28,7 @@ export function selectRunsToClaim<C extends ClaimCandidate>(
   activeByOwner: ReadonlyMap<string, number>,
   limits: SelectionLimits,
 ): C[] {
-  const room = Math.min(limits.batch, limits.maxActive - activeTotal);
+  const room = Math.floor(Math.min(limits.batch, limits.maxActive - activeTotal));
   if (!(room > 0)) return [];
   const perOwner = new Map(activeByOwner);
   const picked: C[] = [];

@@ -26,6 +26,7 @@ import type {
   Workload,
   WorkloadKind,
 } from "../core/workload.ts";
+import { WORKLOAD_KINDS } from "../core/workload.ts";
 import { GANTRY_LOCK_CLASS, migrate } from "./migrate.ts";
 import * as Q from "./queries.ts";
 import type { AdvisoryKey, SqlClient, SqlQueryable, SqlRow } from "./sql-client.ts";
@@ -50,6 +51,8 @@ const LEADERSHIP_LOCK_CLASS = GANTRY_LOCK_CLASS + 1;
 /** Runs holding a slot of the concurrency caps. */
 const LIVE_STATES: readonly RunState[] = RUN_STATES.filter((s) => s !== "queued" && !isTerminal(s));
 const TERMINAL: readonly RunState[] = [...TERMINAL_STATES];
+const LOG_STREAMS: readonly LogStream[] = ["stdout", "stderr", "system"];
+const ROLES: readonly Role[] = ["admin", "submitter", "viewer"];
 
 /** Longest owner, name or hash we accept: they are indexed, and no honest value comes near it. */
 const MAX_KEY_LENGTH = 512;
@@ -85,15 +88,16 @@ export class SqlStore implements Store {
 
   async createRun(input: NewRun): Promise<Run> {
     const owner = checkKey("owner", input.owner);
+    const kind = checkOneOf("kind", input.kind, WORKLOAD_KINDS);
     const spec = toJson("spec", input.spec);
     const workloadId = randomUUID();
     const reason = "submitted";
     const run = await this.#db.transaction(async (tx) => {
-      await tx.query(Q.INSERT_WORKLOAD, [workloadId, input.kind, owner, spec]);
+      await tx.query(Q.INSERT_WORKLOAD, [workloadId, kind, owner, spec]);
       const [row] = await tx.query(Q.INSERT_RUN, [
         randomUUID(),
         workloadId,
-        input.kind,
+        kind,
         owner,
         "queued",
         checkInt("retry.maxAttempts", input.retry.maxAttempts, 1),
@@ -125,8 +129,9 @@ export class SqlStore implements Store {
   async listRuns(query: RunQuery): Promise<{ runs: Run[]; nextCursor: string | null }> {
     const limit = Math.min(500, Math.max(1, Math.trunc(Number(query.limit)) || 1));
     const after = query.cursor === undefined ? null : decodeCursor(query.cursor);
-    if (query.owner !== undefined && query.owner.length > MAX_KEY_LENGTH)
-      return { runs: [], nextCursor: null };
+    // A filter no stored value can match (too long, NUL) matches nothing; it is not an error.
+    const filters = [query.owner, query.kind, ...(query.states ?? [])];
+    if (!filters.every((f) => f === undefined || isStorable(f))) return { runs: [], nextCursor: null };
     const rows = await this.#db.query(Q.LIST_RUNS, [
       query.owner ?? null,
       query.states ?? null,
@@ -261,6 +266,7 @@ export class SqlStore implements Store {
   }
 
   async listLiveRuns(executor?: string): Promise<Run[]> {
+    if (executor !== undefined && !isStorable(executor)) return [];
     const rows = await this.#db.query(Q.LIST_LIVE_RUNS, [LIVE_STATES, executor ?? null]);
     return rows.map((row) => stripSeq(toRun(row)));
   }
@@ -319,7 +325,7 @@ export class SqlStore implements Store {
     if (lines.length === 0) return;
     if (!isUuid(runId)) throw new GantryError("GANTRY_ERR_NOT_FOUND", [`run ${printable(runId)}`]);
     const rows = lines.map((line) => ({
-      stream: line.stream,
+      stream: checkOneOf("stream", line.stream, LOG_STREAMS),
       at:
         line.at instanceof Date && !Number.isNaN(line.at.getTime())
           ? line.at.toISOString()
@@ -330,7 +336,7 @@ export class SqlStore implements Store {
       const [reserved] = await tx.query(Q.RESERVE_LOG_SEQS, [runId, rows.length]);
       if (!reserved) throw new GantryError("GANTRY_ERR_NOT_FOUND", [`run ${runId}`]);
       const first = toInt(reserved.log_seq) - rows.length + 1;
-      await tx.query(Q.INSERT_LOGS, [runId, checkInt("attempt", attempt, 1), first, JSON.stringify(rows)]);
+      await tx.query(Q.INSERT_LOGS, [runId, checkInt("attempt", attempt, 1), first, toJson("lines", rows)]);
       await notify(tx, "gantry_run_logs", [runId]);
     });
   }
@@ -362,7 +368,7 @@ export class SqlStore implements Store {
     const [row] = await this.#db.query(Q.INSERT_API_TOKEN, [
       randomUUID(),
       checkKey("name", input.name),
-      input.role,
+      checkOneOf("role", input.role, ROLES),
       checkKey("owner", input.owner),
       checkKey("tokenHash", input.tokenHash),
     ]);
@@ -398,7 +404,7 @@ export class SqlStore implements Store {
       runId,
       checkInt("attempt", attempt, 1),
       checkKey("tokenHash", tokenHash),
-      expiresAt,
+      checkDate("expiresAt", expiresAt),
     ]);
     if (rows.length === 0) throw new GantryError("GANTRY_ERR_NOT_FOUND", [`run ${runId}`]);
   }
@@ -464,7 +470,8 @@ async function insertEvents(
   events: { run: Run; from: RunState | null; to: RunState; reason: string }[],
 ): Promise<RunEvent[]> {
   const rows = await tx.query(Q.INSERT_EVENTS, [
-    JSON.stringify(
+    toJson(
+      "events",
       events.map((e) => ({
         run_id: e.run.id,
         attempt: e.run.attempt,
@@ -514,9 +521,36 @@ function checkOptionalInt(field: string, value: number | null): number | null {
 function toJson(field: string, value: unknown): string {
   const json = JSON.stringify(value);
   if (json === undefined) throw new GantryError("GANTRY_ERR_VALIDATION", [`${field} is not JSON`]);
-  if (json.includes("\\u0000"))
+  if (ESCAPED_NUL_RE.test(json)) {
     throw new GantryError("GANTRY_ERR_VALIDATION", [`${field} contains a NUL character`]);
-  return json;
+  }
+  // JSON.stringify escapes a lone surrogate (\ud800), which jsonb rejects; text columns turn one
+  // into U+FFFD on the way in, so JSON does the same.
+  return json.replace(LONE_SURROGATE_RE, "\\ufffd");
+}
+
+/** `\u0000` as an escape in JSON text: preceded by an even number of backslashes. */
+const ESCAPED_NUL_RE = /(?<=(?:^|[^\\])(?:\\\\)*)\\u0000/;
+/** A `\ud800`–`\udfff` escape, which JSON.stringify emits only for a lone surrogate. */
+const LONE_SURROGATE_RE = /(?<=(?:^|[^\\])(?:\\\\)*)\\ud[89a-f][0-9a-f]{2}/gi;
+
+/** Whether a string could be stored at all: under the key length and without NUL. */
+function isStorable(value: unknown): boolean {
+  return typeof value === "string" && value.length <= MAX_KEY_LENGTH && !value.includes("\0");
+}
+
+function checkOneOf<T extends string>(field: string, value: unknown, allowed: readonly T[]): T {
+  if (typeof value !== "string" || !(allowed as readonly string[]).includes(value)) {
+    throw new GantryError("GANTRY_ERR_VALIDATION", [`${field} must be one of ${allowed.join(", ")}`]);
+  }
+  return value as T;
+}
+
+function checkDate(field: string, value: unknown): Date {
+  if (!(value instanceof Date) || Number.isNaN(value.getTime())) {
+    throw new GantryError("GANTRY_ERR_VALIDATION", [`${field} must be a valid date`]);
+  }
+  return value;
 }
 
 /** Postgres text cannot hold NUL; a program's output can. Keep the line, mark the byte. */

@@ -11,7 +11,9 @@ import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import pg from "pg";
+import { readFileSync } from "node:fs";
 import { openStore } from "../../src/store/open-store.ts";
+import { dumpSchema } from "../../src/store/schema-dump.ts";
 import { newRun, storeConformance } from "./store.conformance.ts";
 
 const serverUrl = process.env.GANTRY_TEST_DATABASE_URL;
@@ -83,6 +85,22 @@ if (!serverUrl) {
         assert.equal((await stores[4]!.getRun(run.id))?.id, run.id);
       } finally {
         await Promise.all(stores.map((s) => s.close()));
+      }
+    });
+
+    test("the migrated Postgres schema is the committed dump, the same as PGlite's", async () => {
+      const dbUrl = await createDatabase();
+      const store = await openStore({ databaseUrl: dbUrl });
+      await store.close();
+      const client = new pg.Client({ connectionString: dbUrl });
+      await client.connect();
+      try {
+        const dump = await dumpSchema(
+          async (text) => (await client.query<Record<string, unknown>>(text)).rows,
+        );
+        assert.equal(dump, readFileSync(new URL("../../src/store/schema.sql", import.meta.url), "utf8"));
+      } finally {
+        await client.end();
       }
     });
 

@@ -233,8 +233,24 @@ export function storeConformance(backend: "pglite" | "postgres", harness: StoreH
         "GANTRY_ERR_VALIDATION",
       );
       assert.deepEqual((await store.listRuns({ owner: "o".repeat(100_000), limit: 10 })).runs, []);
+      assert.deepEqual((await store.listRuns({ owner: "a\0", limit: 10 })).runs, []);
+      assert.deepEqual((await store.listRuns({ states: ["queued", "x\0" as RunState], limit: 10 })).runs, []);
+      assert.deepEqual((await store.listRuns({ states: ["bogus" as RunState], limit: 10 })).runs, []);
+      assert.deepEqual(await store.listLiveRuns("e\0"), []);
+      await rejectsWithCode(
+        store.createRun(newRun({ kind: "manifest" as unknown as NewRun["kind"] })),
+        "GANTRY_ERR_VALIDATION",
+      );
+      // Lone surrogates (invalid UTF-16) become U+FFFD rather than a jsonb error.
+      const broken = await store.createRun(
+        newRun({ owner: "s\ud800", spec: spec({ env: { ["k\udc00"]: "v\ud800\ud800" } }) }),
+      );
+      assert.equal((await store.getRun(broken.id))?.owner, "s\ufffd");
+      assert.deepEqual((await store.getWorkload(broken.workloadId))?.spec.env, {
+        "k\ufffd": "v\ufffd\ufffd",
+      });
       // Nothing half-written by the refusals.
-      assert.equal((await store.listRuns({ limit: 500 })).runs.length, 1);
+      assert.equal((await store.listRuns({ limit: 500 })).runs.length, 2);
     });
 
     // --- listRuns ----------------------------------------------------------------------------------
@@ -796,10 +812,22 @@ export function storeConformance(backend: "pglite" | "postgres", harness: StoreH
       assert.equal((await store.readLogs(run.id, { tail: 1 }))[0]?.text.length, big.length);
     });
 
-    test("appending logs to an unknown run fails with not-found", async () => {
+    test("appending logs to an unknown run fails with not-found; a bad line with a validation error", async () => {
       const line = { stream: "stdout" as const, at: new Date(), text: "x" };
       await rejectsWithCode(store.appendLogs(randomUUID(), 1, [line]), "GANTRY_ERR_NOT_FOUND");
       await rejectsWithCode(store.appendLogs("not-a-uuid", 1, [line]), "GANTRY_ERR_NOT_FOUND");
+      const run = await runIn("running");
+      await rejectsWithCode(
+        store.appendLogs(run.id, 1, [{ ...line, stream: "stdin" as unknown as "stdout" }]),
+        "GANTRY_ERR_VALIDATION",
+      );
+      await rejectsWithCode(store.appendLogs(run.id, 0, [line]), "GANTRY_ERR_VALIDATION");
+      // An invalid timestamp is replaced by now; a lone surrogate by U+FFFD.
+      await store.appendLogs(run.id, 1, [{ ...line, at: new Date(Number.NaN), text: "half \ud800" }]);
+      const [got] = await store.readLogs(run.id, {});
+      assert.equal(got?.text, "half \ufffd");
+      assert.ok(got && Math.abs(got.at.getTime() - Date.now()) < 60_000);
+      assert.equal(got?.seq, 1, "refused appends used no seqs");
     });
 
     // --- API tokens --------------------------------------------------------------------------------
@@ -832,10 +860,8 @@ export function storeConformance(backend: "pglite" | "postgres", harness: StoreH
       assert.equal(await store.findApiTokenByHash("x".repeat(100_000)), null);
       assert.equal(await store.findApiTokenByHash("' OR '1'='1"), null);
 
-      assert.deepEqual(
-        (await store.listApiTokens()).map((t) => t.id),
-        [admin.id, sub.id],
-      );
+      // Oldest first; two tokens made in the same millisecond may come in either order.
+      assert.deepEqual((await store.listApiTokens()).map((t) => t.id).sort(), [admin.id, sub.id].sort());
       assert.equal(await store.revokeApiToken(sub.id), true);
       assert.equal(await store.revokeApiToken(sub.id), false);
       assert.equal(await store.revokeApiToken(randomUUID()), false);
@@ -851,6 +877,15 @@ export function storeConformance(backend: "pglite" | "postgres", harness: StoreH
       );
       await rejectsWithCode(
         store.createApiToken({ name: "n".repeat(100_000), role: "viewer", owner: "x", tokenHash: sha("b") }),
+        "GANTRY_ERR_VALIDATION",
+      );
+      await rejectsWithCode(
+        store.createApiToken({
+          name: "r",
+          role: "root" as unknown as "admin",
+          owner: "x",
+          tokenHash: sha("c"),
+        }),
         "GANTRY_ERR_VALIDATION",
       );
     });
@@ -926,6 +961,10 @@ export function storeConformance(backend: "pglite" | "postgres", harness: StoreH
       await rejectsWithCode(
         store.setRunToken("bad id", 1, sha("x"), new Date(Date.now() + 1000)),
         "GANTRY_ERR_NOT_FOUND",
+      );
+      await rejectsWithCode(
+        store.setRunToken(ended.id, 1, sha("x"), new Date(Number.NaN)),
+        "GANTRY_ERR_VALIDATION",
       );
     });
 
