@@ -97,31 +97,43 @@ export const COUNT_ACTIVE_BY_OWNER = `
   SELECT owner, count(*) AS n FROM runs WHERE state = ANY($1::text[]) GROUP BY owner`;
 
 /**
- * Due queued runs by priority, FIFO within a priority, locked for claiming; rows another
- * transaction holds (a cancel in flight) are skipped, not waited for. Each owner contributes at most
- * $1 (the per-owner cap) rows, so a flood from one owner cannot push everyone else out of the
- * window. That ranking reads every due queued run — fine for queues of thousands. The final pick is
- * core's selectRunsToClaim. $1 per-owner cap, $2 window size.
+ * The next due queued runs by priority, FIFO within a priority: an index range scan of
+ * runs_claim_idx that stops after $1 rows, however long the queue. Read without locking — only the
+ * runs core's selectRunsToClaim picks get locked, by CLAIM_RUNS. $1 window size.
  */
 export const SELECT_CLAIM_CANDIDATES = `
-  SELECT ${RUN_COLUMNS} FROM runs
-  WHERE state = 'queued'
-    AND id IN (
-      SELECT id FROM (
-        SELECT id, row_number() OVER (PARTITION BY owner ORDER BY priority DESC, seq) AS owner_rank
-        FROM runs
-        WHERE state = 'queued' AND not_before <= now()
-      ) ranked
-      WHERE owner_rank <= $1
-    )
+  SELECT id, owner FROM runs
+  WHERE state = 'queued' AND not_before <= now()
   ORDER BY priority DESC, seq
-  LIMIT $2
-  FOR UPDATE SKIP LOCKED`;
+  LIMIT $1`;
 
-/** $1 ids, $2 state, $3 executor, $4 reason. */
-export const MARK_CLAIMED = `
+/**
+ * The same, but each owner contributes at most $1 rows (the per-owner cap), so owners at their cap
+ * cannot fill the window and hide everyone behind them. It ranks every due queued run, so it is the
+ * fallback for when the plain window came back full yet yielded too few claimable runs.
+ * $1 per-owner cap, $2 window size.
+ */
+export const SELECT_CLAIM_CANDIDATES_PER_OWNER = `
+  SELECT id, owner FROM (
+    SELECT id, owner, priority, seq,
+           row_number() OVER (PARTITION BY owner ORDER BY priority DESC, seq) AS owner_rank
+    FROM runs
+    WHERE state = 'queued' AND not_before <= now()
+  ) ranked
+  WHERE owner_rank <= $1
+  ORDER BY priority DESC, seq
+  LIMIT $2`;
+
+/**
+ * Claims the picked runs that are still queued. Rows another transaction holds (a cancel in flight)
+ * are skipped, not waited for; one that changed since it was read is re-checked and left out.
+ * $1 ids, $2 new state, $3 executor, $4 reason.
+ */
+export const CLAIM_RUNS = `
   UPDATE runs SET state = $2, executor = $3, reason = $4, updated_at = now()
-  WHERE id = ANY($1::uuid[])
+  WHERE id IN (
+    SELECT id FROM runs WHERE id = ANY($1::uuid[]) AND state = 'queued' FOR UPDATE SKIP LOCKED
+  )
   RETURNING ${RUN_COLUMNS}`;
 
 // --- events and notifications ---------------------------------------------------------------------

@@ -157,29 +157,33 @@ export class SqlStore implements Store {
         activeTotal += n;
       }
       if (activeTotal >= limits.maxActive) return [];
-      // Per owner, the query returns at most the cap; at most `active` of those are unusable, so
-      // batch + activeTotal rows always hold a full batch when the queue has one.
+      // Per owner, the ranked query returns at most the cap, of which at most `active` are
+      // unusable, so batch + activeTotal rows always hold a full batch when the queue has one.
       const window = Math.min(MAX_CLAIM_WINDOW, Math.trunc(limits.batch) + activeTotal);
-      const candidates = (
-        await tx.query(Q.SELECT_CLAIM_CANDIDATES, [Math.min(limits.maxActivePerOwner, 2 ** 31 - 1), window])
-      ).map(toRun);
-      const picked = selectRunsToClaim(candidates, activeTotal, activeByOwner, limits);
+      const room = Math.min(Math.trunc(limits.batch), limits.maxActive - activeTotal);
+      let candidates = await tx.query<Candidate>(Q.SELECT_CLAIM_CANDIDATES, [window]);
+      let picked = selectRunsToClaim(candidates, activeTotal, activeByOwner, limits);
+      if (picked.length < room && candidates.length === window) {
+        // The window was full of owners at their cap: look past them.
+        const perOwner = Math.min(limits.maxActivePerOwner, 2 ** 31 - 1);
+        candidates = await tx.query<Candidate>(Q.SELECT_CLAIM_CANDIDATES_PER_OWNER, [perOwner, window]);
+        picked = selectRunsToClaim(candidates, activeTotal, activeByOwner, limits);
+      }
       if (picked.length === 0) return [];
 
       const reason = `claimed by ${executor}`;
-      for (const run of picked) assertPlan(run.state, "dispatching", reason);
-      const updated = (
-        await tx.query(Q.MARK_CLAIMED, [picked.map((r) => r.id), "dispatching", executor, reason])
-      ).map(toRun);
-      // Claim order: priority, then FIFO — the order the caller should launch them in.
-      const order = new Map(picked.map((r, i) => [r.id, i]));
-      updated.sort((a, b) => (order.get(a.id) ?? 0) - (order.get(b.id) ?? 0));
+      assertPlan("queued", "dispatching", reason);
+      const rows = await tx.query(Q.CLAIM_RUNS, [picked.map((c) => c.id), "dispatching", executor, reason]);
+      // Launch order: priority, then FIFO — the order they were picked in.
+      const order = new Map(picked.map((c, i) => [c.id, i]));
+      const runs = rows.map(toRun).sort((a, b) => (order.get(a.id) ?? 0) - (order.get(b.id) ?? 0));
+      if (runs.length === 0) return [];
       await insertEvents(
         tx,
-        picked.map((run) => ({ run, from: run.state, to: "dispatching" as const, reason })),
+        runs.map((run) => ({ run, from: "queued" as const, to: "dispatching" as const, reason })),
       );
       const workloads = new Map(
-        (await tx.query(Q.SELECT_WORKLOADS, [updated.map((r) => r.workloadId)])).map((row) => {
+        (await tx.query(Q.SELECT_WORKLOADS, [runs.map((r) => r.workloadId)])).map((row) => {
           const w = toWorkload(row);
           return [w.id, w] as const;
         }),
@@ -187,15 +191,18 @@ export class SqlStore implements Store {
       await notify(
         tx,
         "gantry_run_event",
-        updated.map((r) => r.id),
+        runs.map((r) => r.id),
       );
-      return updated.map((run) => ({ run: stripSeq(run), workload: must(workloads.get(run.workloadId)) }));
+      return runs.map((run) => ({ run: stripSeq(run), workload: must(workloads.get(run.workloadId)) }));
     });
     return claimed;
   }
 
   transitionRun(input: TransitionInput): Promise<TransitionOutcome> {
-    return this.#changeRun(input.runId, input.attempt, (run) => {
+    // A run entering dispatching takes a cap slot: count it under the claimers' lock, taken before
+    // the row lock as claimQueuedRuns does, so the two orders never cross.
+    const claimLock = input.to === "dispatching";
+    return this.#changeRun(input.runId, input.attempt, claimLock, (run) => {
       const reason = clip(input.reason);
       const plan = assertPlan(run.state, input.to, reason);
       if (!plan.ok) return plan;
@@ -217,7 +224,7 @@ export class SqlStore implements Store {
   }
 
   requeueLostAttempt(runId: string, attempt: number, reason: string): Promise<TransitionOutcome> {
-    return this.#changeRun(runId, attempt, (run) => {
+    return this.#changeRun(runId, attempt, false, (run) => {
       const plan = assertPlan(run.state, "queued", clip(reason));
       if (!plan.ok) return plan;
       return { kind: "requeue", reason: plan.event.reason, delayMs: 0, failures: run.failures };
@@ -231,10 +238,12 @@ export class SqlStore implements Store {
   async #changeRun(
     runId: string,
     attempt: number,
+    claimLock: boolean,
     decide: (run: RunRow) => RunChange | { ok: false; refusal: "illegal_transition" | "already_terminal" },
   ): Promise<TransitionOutcome> {
     if (!isUuid(runId)) return { ok: false, refusal: "not_found", run: null };
     return this.#db.transaction(async (tx): Promise<TransitionOutcome> => {
+      if (claimLock) await tx.query(Q.LOCK_CLAIMS, [...CLAIM_LOCK]);
       const [row] = await tx.query(Q.LOCK_RUN, [runId]);
       if (!row) return { ok: false, refusal: "not_found", run: null };
       const run = toRun(row);
@@ -440,6 +449,9 @@ export class SqlStore implements Store {
 }
 
 // --- decisions --------------------------------------------------------------------------------------
+
+/** A claim candidate: enough to pick by owner; the claim itself returns the full row. */
+type Candidate = { id: string; owner: string };
 
 type RunChange =
   | { kind: "move"; to: RunState; reason: string; exitCode: number | null; failures: number }

@@ -583,6 +583,22 @@ export function storeConformance(backend: "pglite" | "postgres", harness: StoreH
         ["flood", "late"],
       );
       assert.equal(claimed[1]?.run.id, other.id);
+
+      // Same, with the flooding owner's active runs counted against it.
+      await harness.sql(EMPTY_ALL);
+      for (let i = 0; i < 3; i++) await runIn("running", { owner: "flood" });
+      for (let i = 0; i < 100; i++) await store.createRun(newRun({ owner: "flood", priority: 1 }));
+      const b = await store.createRun(newRun({ owner: "b" }));
+      const c = await store.createRun(newRun({ owner: "c" }));
+      const more = await store.claimQueuedRuns({ ...LIMITS, batch: 5, maxActivePerOwner: 4 });
+      assert.deepEqual(
+        more.map((r) => r.run.owner),
+        ["flood", "b", "c"],
+      );
+      assert.deepEqual(
+        more.slice(1).map((r) => r.run.id),
+        [b.id, c.id],
+      );
     });
 
     test("claims with zero room or nonsense limits claim nothing", async () => {
