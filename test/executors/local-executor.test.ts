@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -209,6 +210,278 @@ describe("LocalExecutor in a bubblewrap sandbox", { skip }, () => {
     assert.ok(sink.text(runId, "stderr").some((t) => t.includes("no-such-command-xyz")));
   });
 
+  test("fork bomb: contained by the process limit, killed, nothing of it survives", async () => {
+    const { runId, final, ms } = await runToEnd(
+      spec(["sh", "-c", "bomb() { bomb | bomb & }; bomb; sleep 20"], {
+        limits: { processes: 32, wallSeconds: 15 },
+      }),
+    );
+    assert.equal(final.state, "failed");
+    assert.equal(final.reason, "process_limit", JSON.stringify(sink.text(runId, "system")));
+    assert.ok(ms < 10_000, `took ${ms} ms`);
+    assert.equal(await strayProcesses(), 0);
+    // The machine is fine: the next attempt runs normally.
+    assert.equal((await runToEnd(spec(["true"]))).final.state, "succeeded");
+  });
+
+  test("memory: a 2 GiB allocation fails with memory_limit", async () => {
+    const { runId, final, ms } = await runToEnd(
+      spec(["python3", "-c", "b = bytearray(2 << 30); print(len(b))"], { limits: { memoryMB: 128 } }),
+    );
+    assert.equal(final.state, "failed");
+    assert.equal(final.reason, "memory_limit", JSON.stringify(sink.lines.filter((l) => l.runId === runId)));
+    assert.ok(ms < 10_000, `took ${ms} ms`);
+    // Touching the memory page by page is caught too.
+    const touched = await runToEnd(
+      spec(["python3", "-c", "b = b'x' * (2 << 30)"], { limits: { memoryMB: 128 } }),
+    );
+    assert.equal(touched.final.reason, "memory_limit");
+  });
+
+  test("an infinite loop hits the CPU time limit; a sleeping one the wall time limit", async () => {
+    const cpu = await runToEnd(
+      spec(["sh", "-c", "while :; do :; done"], { limits: { cpuSeconds: 1, wallSeconds: 20 } }),
+    );
+    assert.equal(cpu.final.state, "failed");
+    assert.equal(cpu.final.reason, "cpu_time_limit");
+    assert.ok(cpu.ms < 15_000, `took ${cpu.ms} ms`);
+    const wall = await runToEnd(
+      spec(["sh", "-c", "while :; do sleep 0.1; done"], { limits: { cpuSeconds: 30, wallSeconds: 1 } }),
+    );
+    assert.equal(wall.final.state, "timed_out");
+    assert.equal(wall.final.reason, "wall_time_limit");
+  });
+
+  test("the CPU limit covers the whole tree, not just one process", async () => {
+    // Four busy children of 1 s each stay under RLIMIT_CPU (per process, 2 s here) but not under
+    // the attempt's total, which the cpuacct cgroup enforces.
+    const script =
+      "for i in 1 2 3 4; do (end=$(($(date +%s)+6)); while [ $(date +%s) -lt $end ]; do :; done) & done; wait";
+    const { final } = await runToEnd(
+      spec(["sh", "-c", script], { limits: { cpuSeconds: 2, wallSeconds: 20 } }),
+    );
+    if (ex.describe()?.cpu.includes("cpuacct")) assert.equal(final.reason, "cpu_time_limit");
+    else assert.equal(final.state, "succeeded");
+  });
+
+  test("writing outside /work fails; /work and /tmp work; the host is untouched", async () => {
+    const marker = `gantry-escape-${process.pid}-${Date.now()}`;
+    const script = [
+      `for d in /etc /usr /usr/local/bin /home /root /var /opt / /proc/sys/kernel; do`,
+      `  if (echo x > "$d/${marker}") 2>/dev/null; then echo "WROTE $d"; else echo "refused $d"; fi`,
+      `done`,
+      `echo ok > /work/out.txt && cat /work/out.txt`,
+      `echo ok > /tmp/t.txt && echo tmp-ok`,
+      `ls /home 2>/dev/null | head -3; ls -d /work/../* | tr '\\n' ' '; echo`,
+    ].join("\n");
+    const { runId, final } = await runToEnd(spec(["sh", "-c", script]));
+    assert.equal(final.state, "succeeded");
+    const out = sink.text(runId);
+    assert.deepEqual(
+      out.filter((l) => l.startsWith("WROTE")),
+      [],
+    );
+    assert.equal(out.filter((l) => l.startsWith("refused")).length, 9, out.join("\n"));
+    assert.ok(out.includes("ok") && out.includes("tmp-ok"));
+    for (const d of ["/etc", "/usr", "/usr/local/bin", "/home", "/root", "/var", "/opt", "/"]) {
+      assert.equal(existsSync(path.join(d, marker)), false, `${d}/${marker} must not exist on the host`);
+    }
+    // Only a minimal system is visible: no /home, no host work root, no other sandboxes.
+    const listing = out.find((l) => l.includes("/work"));
+    assert.ok(listing !== undefined && !listing.includes("/home") && !listing.includes("/root"), listing);
+  });
+
+  test("network: connections fail fast, to loopback (even with a host listener) and to a public IP", async () => {
+    let connections = 0;
+    const server = net.createServer((sock) => {
+      connections++;
+      sock.destroy();
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const port = (server.address() as net.AddressInfo).port;
+    try {
+      const py = [
+        "import socket, time",
+        `for host, port in [("127.0.0.1", ${port}), ("1.1.1.1", 80), ("8.8.8.8", 53)]:`,
+        "    t = time.time()",
+        "    try:",
+        "        socket.create_connection((host, port), timeout=5).close()",
+        "        print('CONNECTED', host)",
+        "    except OSError as e:",
+        "        print('blocked', host, type(e).__name__, round(time.time() - t, 2))",
+      ].join("\n");
+      const { runId, final, ms } = await runToEnd(spec(["python3", "-c", py]));
+      assert.equal(final.state, "succeeded", JSON.stringify(sink.lines.filter((l) => l.runId === runId)));
+      const out = sink.text(runId);
+      assert.equal(out.filter((l) => l.startsWith("blocked")).length, 3, out.join("\n"));
+      assert.ok(ms < 4000, `took ${ms} ms: connections must fail at once, not time out`);
+      assert.equal(connections, 0);
+    } finally {
+      server.close();
+    }
+  });
+
+  test("output flooding: yes is killed at the output limit, quickly, and the log keeps at most the limit", async () => {
+    const limit = 64 * 1024;
+    const { runId, final, ms } = await runToEnd(
+      spec(["yes", "flood"], { limits: { outputBytes: limit, wallSeconds: 20 } }),
+    );
+    assert.equal(final.state, "failed");
+    assert.equal(final.reason, "output_limit");
+    assert.ok(ms < 5000, `took ${ms} ms`);
+    const kept = sink.text(runId).reduce((n, l) => n + Buffer.byteLength(l) + 1, 0);
+    assert.ok(kept <= limit + 1 && kept > limit / 2, `kept ${kept} bytes`);
+    assert.ok(sink.text(runId, "system").some((t) => t.includes("output limit")));
+  });
+
+  test("hostile input file paths are refused before anything runs", async () => {
+    const hostile = [
+      "../escape.txt",
+      "/etc/gantry-escape",
+      "a/../../escape",
+      "",
+      "a//b",
+      "./x",
+      "a/./b",
+      "dir/..",
+      "x\0y",
+    ];
+    for (const p of hostile) {
+      const { runId, final } = await runToEnd(
+        spec(["sh", "-c", "echo ran"], { files: [{ path: p, content: "x" }] }),
+      );
+      assert.equal(final.state, "failed", p);
+      assert.match(final.reason, /^invalid_spec: /, p);
+      assert.deepEqual(sink.text(runId), [], `${JSON.stringify(p)} must not run`);
+      assert.equal(sink.updatesOf(runId).length, 1, "no running update");
+    }
+    const twice = await runToEnd(
+      spec(["true"], {
+        files: [
+          { path: "a", content: "1" },
+          { path: "a", content: "2" },
+        ],
+      }),
+    );
+    assert.match(twice.final.reason, /given twice/);
+    const under = await runToEnd(
+      spec(["true"], {
+        files: [
+          { path: "a", content: "1" },
+          { path: "a/b", content: "2" },
+        ],
+      }),
+    );
+    assert.match(under.final.reason, /lies under the file/);
+    const badEnv = await runToEnd(spec(["true"], { env: { "A=B": "x" } }));
+    assert.match(badEnv.final.reason, /^invalid_spec: environment variable name/);
+    assert.equal(existsSync(path.join(path.dirname(workRoot), "escape.txt")), false);
+    assert.equal(existsSync(path.join(workRoot, "escape.txt")), false);
+  });
+
+  test("concurrent attempts run at once, each with its own uid, work directory and processes", async () => {
+    const n = 4;
+    const reqs = Array.from({ length: n }, (_, i) =>
+      request(
+        spec(
+          [
+            "sh",
+            "-c",
+            'echo "$SECRET" > secret; sleep 1; cat secret; ls /work | tr "\\n" " "; echo; ps -e -o pid= | wc -l',
+          ],
+          { env: { SECRET: `secret-${i}` } },
+        ),
+        `conc-${runCounter}-${i}`,
+      ),
+    );
+    const t0 = performance.now();
+    await Promise.all(reqs.map((r) => ex.launch(r)));
+    assert.equal((await ex.activeAttempts()).size >= n, true);
+    await new Promise((r) => setTimeout(r, 400));
+    const range = new Set<number>();
+    for (let u = UID_FIRST; u <= UID_LAST; u++) range.add(u);
+    const running = await pidsByUid(range);
+    assert.equal(
+      running.size,
+      n,
+      `each attempt runs under its own host uid: ${[...running.keys()].join(",")}`,
+    );
+    const finals = await Promise.all(reqs.map((r) => sink.final(r.runId)));
+    const ms = performance.now() - t0;
+    assert.ok(ms < 3500, `ran in parallel (${ms} ms for ${n} × 1 s)`);
+    finals.forEach((f, i) => {
+      assert.equal(f.state, "succeeded");
+      const [secret, listing, procCount] = sink.text(reqs[i]!.runId);
+      assert.equal(secret, `secret-${i}`);
+      assert.equal(listing?.trim(), "secret");
+      assert.ok(Number(procCount) <= 5, `sees only its own processes (${procCount})`);
+    });
+  });
+
+  test("cancel stops the attempt, resolves when it is gone and reports nothing more", async () => {
+    const req = request(spec(["sh", "-c", "sleep 30 & sleep 30 & wait"]));
+    await ex.launch(req);
+    await new Promise((r) => setTimeout(r, 200));
+    const t0 = performance.now();
+    await ex.cancel(req.runId, req.attempt);
+    assert.ok(performance.now() - t0 < 3000);
+    assert.equal((await ex.activeAttempts()).has(`${req.runId}/1`), false);
+    assert.equal(await strayProcesses(), 0);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(
+      sink.updatesOf(req.runId).map((u) => u.state),
+      ["running"],
+    );
+    await ex.cancel(req.runId, req.attempt); // unknown now: ignored
+    await ex.cancel("no-such-run", 1);
+  });
+
+  test("launch beyond maxConcurrent is refused as busy", async () => {
+    const small = new LocalExecutor({
+      workRoot,
+      sink,
+      maxConcurrent: 1,
+      uidRange: { first: 62040, last: 62049 },
+    });
+    await small.start();
+    try {
+      const first = request(spec(["sleep", "5"]));
+      await small.launch(first);
+      await assert.rejects(small.launch(request(spec(["true"]))), (err: unknown) => {
+        return isGantryError(err) && err.code === "GANTRY_ERR_EXECUTOR_BUSY";
+      });
+    } finally {
+      await small.shutdown();
+    }
+  });
+
+  test("shutdown kills every attempt and refuses new ones", async () => {
+    const other = new LocalExecutor({
+      workRoot,
+      sink,
+      maxConcurrent: 4,
+      uidRange: { first: 62040, last: 62049 },
+    });
+    await other.start();
+    const reqs = [1, 2, 3].map(() => request(spec(["sh", "-c", "sleep 60 & sleep 60"])));
+    for (const r of reqs) await other.launch(r);
+    assert.equal((await other.activeAttempts()).size, 3);
+    const t0 = performance.now();
+    await other.shutdown();
+    assert.ok(performance.now() - t0 < 5000);
+    assert.equal((await other.activeAttempts()).size, 0);
+    assert.equal(await strayProcesses(), 0);
+    for (const r of reqs)
+      assert.deepEqual(
+        sink.updatesOf(r.runId).map((u) => u.state),
+        ["running"],
+      );
+    await assert.rejects(
+      other.launch(request(spec(["true"]))),
+      (err: unknown) => isGantryError(err) && err.code === "GANTRY_ERR_EXECUTOR",
+    );
+  });
+
   test("launch is idempotent per (runId, attempt)", async () => {
     const req = request(spec(["sh", "-c", "sleep 0.3; echo once"]));
     await Promise.all([ex.launch(req), ex.launch(req)]);
@@ -221,6 +494,81 @@ describe("LocalExecutor in a bubblewrap sandbox", { skip }, () => {
     assert.equal(sink.updatesOf(req.runId).filter((u) => u.state === "running").length, 1);
     assert.equal(sink.updatesOf(req.runId).filter((u) => u.state !== "running").length, 1);
     assert.equal((await ex.activeAttempts()).has(`${req.runId}/1`), false);
+  });
+});
+
+describe("LocalExecutor in a sandbox without cgroups (rlimits only)", { skip }, () => {
+  const sink = new RecordingSink();
+  let workRoot: string;
+  let ex: LocalExecutor;
+  before(async () => {
+    workRoot = mkdtempSync(path.join(tmpdir(), "gantry-local-rlimits-"));
+    ex = new LocalExecutor({
+      workRoot,
+      sink,
+      useCgroups: false,
+      uidRange: { first: UID_FIRST + 30, last: UID_FIRST + 39 },
+    });
+    await ex.start();
+  });
+  after(async () => {
+    await ex.shutdown();
+    rmSync(workRoot, { recursive: true, force: true });
+  });
+  async function runToEnd(s: JobSpec) {
+    const req = request(s);
+    await ex.launch(req);
+    return { runId: req.runId, final: await sink.final(req.runId) };
+  }
+
+  test("describes the degraded enforcement", () => {
+    const d = ex.describe();
+    assert.match(d?.memory ?? "", /RLIMIT_AS/);
+    assert.match(d?.processes ?? "", /RLIMIT_NPROC/);
+    assert.doesNotMatch(d?.processes ?? "", /cgroup/);
+  });
+
+  test("fork bomb is contained by RLIMIT_NPROC: never more processes than allowed, nothing survives", async () => {
+    const processes = 16;
+    const req = request(
+      spec(["sh", "-c", "bomb() { bomb | bomb & }; bomb; sleep 1; exit 1"], {
+        limits: { processes, wallSeconds: 10 },
+      }),
+    );
+    const range = new Set<number>();
+    for (let u = UID_FIRST + 30; u <= UID_FIRST + 39; u++) range.add(u);
+    let peak = 0;
+    let done = false;
+    const sampler = (async () => {
+      while (!done) {
+        for (const pids of (await pidsByUid(range, true)).values()) peak = Math.max(peak, pids.length);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    })();
+    await ex.launch(req);
+    const final = await sink.final(req.runId);
+    done = true;
+    await sampler;
+    assert.equal(final.state, "failed");
+    // Seen in stderr ("Cannot fork"): without a pids cgroup that is all there is to go on.
+    assert.equal(final.reason, "process_limit");
+    assert.ok(peak <= processes + 2 + 2, `peak ${peak} processes of the uid`);
+    assert.equal(await strayProcesses(), 0);
+  });
+
+  test("a 2 GiB allocation fails under RLIMIT_AS and is reported as memory_limit", async () => {
+    const { final } = await runToEnd(
+      spec(["python3", "-c", "b = bytearray(2 << 30)"], { limits: { memoryMB: 256 } }),
+    );
+    assert.equal(final.state, "failed");
+    assert.equal(final.reason, "memory_limit");
+  });
+
+  test("an infinite loop gets SIGXCPU: cpu_time_limit", async () => {
+    const { final } = await runToEnd(
+      spec(["sh", "-c", "while :; do :; done"], { limits: { cpuSeconds: 1, wallSeconds: 20 } }),
+    );
+    assert.equal(final.reason, "cpu_time_limit");
   });
 });
 

@@ -9,7 +9,7 @@
  */
 
 import { existsSync } from "node:fs";
-import { chown, mkdir, readFile, rmdir, writeFile } from "node:fs/promises";
+import { chown, mkdir, readdir, readFile, rmdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 
 export type Controller = "memory" | "pids" | "cpuacct";
@@ -92,6 +92,7 @@ export async function setUpCgroups(name: string, enabled: boolean): Promise<Cgro
       unusable.set(ctrl, "no cgroup v1 hierarchy");
       continue;
     }
+    await removeStaleGroups(base);
     const parent = path.join(base, name);
     const probe = path.join(parent, "probe");
     try {
@@ -110,6 +111,23 @@ export async function setUpCgroups(name: string, enabled: boolean): Promise<Cgro
     }
   }
   return { parents, unusable };
+}
+
+/**
+ * Removes empty groups left by a Gantry process that is gone (`gantry-<pid>-…` whose pid is not
+ * alive) and their empty attempt groups.
+ */
+async function removeStaleGroups(base: string): Promise<void> {
+  const entries = await readdir(base).catch(() => [] as string[]);
+  for (const e of entries) {
+    const m = /^gantry-(\d+)-[0-9a-f]+$/.exec(e);
+    if (!m || existsSync(`/proc/${m[1]}`)) continue;
+    const dir = path.join(base, e);
+    for (const child of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+      if (child.isDirectory()) await rmdir(path.join(dir, child.name)).catch(() => undefined);
+    }
+    await rmdir(dir).catch(() => undefined);
+  }
 }
 
 export async function tearDownCgroups(setup: CgroupSetup): Promise<void> {

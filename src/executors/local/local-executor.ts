@@ -5,8 +5,9 @@
  *
  * Reporting contract (for the dispatcher):
  * - `launch` resolves once the process is spawned (or the attempt was refused with a final update);
- *   it does not wait for the sink. It rejects (GANTRY_ERR_EXECUTOR) only for executor trouble —
- *   capacity, no free uid, a host error preparing the attempt — and then reports nothing.
+ *   it does not wait for the sink. It rejects only for executor trouble, and then reports nothing:
+ *   GANTRY_ERR_EXECUTOR_BUSY when it has no room (maxConcurrent reached, no free uid),
+ *   GANTRY_ERR_EXECUTOR for a host error preparing the attempt or when not started / shut down.
  * - Per attempt, updates are delivered in order: `running` (reason `started`) once spawned, then
  *   exactly one final update (`succeeded` / `failed` / `timed_out`), sent after the attempt's
  *   processes are verified gone and its work directory and cgroups are removed.
@@ -108,6 +109,8 @@ export interface Enforcement {
 const NOOP_LOGGER: LocalExecutorLogger = { info() {}, warn() {}, error() {} };
 const TOOL_DIRS = ["/usr/bin", "/bin", "/usr/sbin", "/sbin", "/usr/local/bin"];
 const ALLOCATION_FAILURE = /MemoryError|Cannot allocate memory|std::bad_alloc|out of memory/i;
+const FORK_FAILURE =
+  /Cannot fork|fork: (retry: )?Resource temporarily unavailable|can't fork|BlockingIOError: \[Errno 11\]/i;
 const FINISHED_KEYS_KEPT = 10_000;
 const REAP_ATTEMPTS = 100;
 
@@ -126,6 +129,7 @@ interface Attempt {
   /** cancel() or shutdown(): report nothing more. */
   stopped: boolean;
   allocationFailureSeen: boolean;
+  forkFailureSeen: boolean;
   lastCgroupStats: CgroupStats | null;
   collector: OutputCollector | null;
   /** `kill -1` helpers running as the attempt's uid; awaited before the uid is reused. */
@@ -248,7 +252,10 @@ export class LocalExecutor implements Executor {
       await writeFile(path.join(etcDir, name), content, { mode: 0o644 });
     }
 
-    this.cgroups = await setUpCgroups(`gantry-${process.pid}`, this.useCgroups);
+    this.cgroups = await setUpCgroups(
+      `gantry-${process.pid}-${randomBytes(3).toString("hex")}`,
+      this.useCgroups,
+    );
 
     if (this.isRoot) {
       // A crashed earlier Gantry may have left processes under our uids: never hand those out.
@@ -407,7 +414,7 @@ export class LocalExecutor implements Executor {
     const key = attemptKey(request.runId, request.attempt);
     if (this.active.has(key) || this.finished.has(key)) return;
     if (this.active.size >= this.maxConcurrent) {
-      throw new GantryError("GANTRY_ERR_EXECUTOR", [
+      throw new GantryError("GANTRY_ERR_EXECUTOR_BUSY", [
         `the local executor is at capacity (${this.maxConcurrent} attempts running)`,
       ]);
     }
@@ -427,6 +434,7 @@ export class LocalExecutor implements Executor {
       killedFor: null,
       stopped: false,
       allocationFailureSeen: false,
+      forkFailureSeen: false,
       lastCgroupStats: null,
       collector: null,
       killers: [],
@@ -487,7 +495,7 @@ export class LocalExecutor implements Executor {
     if (this.isRoot) {
       a.uid = this.uids.acquire();
       if (a.uid === null)
-        throw new GantryError("GANTRY_ERR_EXECUTOR", ["no free sandbox uid (uid range exhausted)"]);
+        throw new GantryError("GANTRY_ERR_EXECUTOR_BUSY", ["no free sandbox uid (uid range exhausted)"]);
     }
     const owner = a.uid === null ? null : { uid: a.uid, gid: a.uid };
     const safeRun = runId.replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 64);
@@ -628,6 +636,7 @@ export class LocalExecutor implements Executor {
   private emitLine(a: Attempt, stream: OutputStream | "system", text: string, at: Date): void {
     if (stream === "stderr") {
       if (!a.allocationFailureSeen && ALLOCATION_FAILURE.test(text)) a.allocationFailureSeen = true;
+      if (!a.forkFailureSeen && FORK_FAILURE.test(text)) a.forkFailureSeen = true;
       if (a.sandboxed && text.startsWith("bwrap: ")) a.setupError = text;
     }
     if (a.stopped) return;
@@ -678,7 +687,7 @@ export class LocalExecutor implements Executor {
           () => {
             if (polling || a.finalized) return;
             polling = true;
-            void pidsOfUid(uid)
+            void pidsOfUid(uid, true)
               .then((pids) => {
                 if (pids.length >= max)
                   this.limitKill(a, "process_limit", `process limit of ${limits.processes} reached`);
@@ -797,6 +806,7 @@ export class LocalExecutor implements Executor {
         cpuSecondsUsed: stats?.cpuSeconds ?? null,
         cpuLimitSeconds: a.request.spec.limits.cpuSeconds,
         allocationFailureSeen: !a.cgroup?.has("memory") && a.allocationFailureSeen,
+        forkFailureSeen: !a.cgroup?.has("pids") && a.forkFailureSeen,
       });
       const parts = [`[gantry] ${outcome.state}: ${outcome.reason}`, `wall ${wallSeconds.toFixed(2)} s`];
       if (stats?.cpuSeconds != null) parts.push(`cpu ${stats.cpuSeconds.toFixed(2)} s`);

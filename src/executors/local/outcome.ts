@@ -39,6 +39,11 @@ export interface AttemptObservation {
    * (MemoryError, "Cannot allocate memory", std::bad_alloc, …) under RLIMIT_AS. Heuristic.
    */
   allocationFailureSeen: boolean;
+  /**
+   * Without a pids cgroup, a failed attempt whose stderr showed a refused fork ("Cannot fork",
+   * "Resource temporarily unavailable") under RLIMIT_NPROC. Heuristic.
+   */
+  forkFailureSeen?: boolean;
 }
 
 export interface Outcome {
@@ -91,6 +96,7 @@ export function mapOutcome(obs: AttemptObservation): Outcome {
   if (obs.processLimitHit) return failed("process_limit");
   const exitedBadly = sig !== null || (obs.exitCode !== null && obs.exitCode !== 0);
   if (exitedBadly && obs.allocationFailureSeen) return failed("memory_limit");
+  if (exitedBadly && obs.forkFailureSeen === true) return failed("process_limit");
   if (sig !== null) return failed(`signal ${sig}`);
   if (obs.exitCode === 0) return { state: "succeeded", reason: "exit_code 0", exitCode: 0 };
   if (obs.exitCode !== null)
