@@ -104,9 +104,11 @@ class PostgresClient implements SqlClient {
     // Its own connection, outside the pool: the lock must live exactly as long as this session.
     const client = new pg.Client({ connectionString: this.#url });
     const holder = new AbortController();
+    let released = false;
+    // Only an involuntary end loses the lock; a release is not news to the one who released.
     const lose = (err?: Error) => {
-      if (!holder.signal.aborted) holder.abort(err ?? new Error("leadership connection closed"));
       this.#sessions.delete(client);
+      if (!released && !holder.signal.aborted) holder.abort(err ?? new Error("leadership connection closed"));
     };
     client.on("error", (err) => {
       this.#onError(err);
@@ -122,7 +124,6 @@ class PostgresClient implements SqlClient {
         ])
       ).rows;
       if (row?.ok) {
-        let released = false;
         return {
           lost: holder.signal,
           release: async () => {
@@ -134,9 +135,11 @@ class PostgresClient implements SqlClient {
         };
       }
     } catch (err) {
+      released = true;
       await client.end().catch(() => {});
       throw err;
     }
+    released = true;
     await client.end().catch(() => {});
     return null;
   }

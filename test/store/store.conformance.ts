@@ -1055,7 +1055,8 @@ export function storeConformance(backend: "pglite" | "postgres", harness: StoreH
         const taken = await sibling.tryAcquireLeadership("reconciler");
         assert.ok(taken, "released leadership can be taken by another process");
         assert.equal(await store.tryAcquireLeadership("reconciler"), null);
-        await taken.release();
+        await sibling.close();
+        assert.equal(taken.lost?.aborted, true, "closing the store loses its leadership");
       } else {
         await lead.release();
       }
@@ -1064,6 +1065,7 @@ export function storeConformance(backend: "pglite" | "postgres", harness: StoreH
       assert.equal(again.lost?.aborted ?? false, false);
       await again.release();
       await again.release(); // idempotent
+      assert.equal(again.lost?.aborted ?? false, false, "a release is not a loss");
       await otherName.release();
     });
   });
