@@ -52,9 +52,12 @@ export interface Outcome {
   exitCode: number | null;
 }
 
-const SIGNAL_NAMES: ReadonlyMap<number, string> = new Map(
-  Object.entries(osConstants.signals).map(([name, num]) => [num, name] as const),
-);
+/** Number → name, keeping the first (canonical) name of aliases: SIGABRT, not SIGIOT. */
+const SIGNAL_NAMES: ReadonlyMap<number, string> = (() => {
+  const names = new Map<number, string>();
+  for (const [name, num] of Object.entries(osConstants.signals)) if (!names.has(num)) names.set(num, name);
+  return names;
+})();
 
 /** `SIGSEGV` for 11; `signal 99` style fallback for numbers without a name. */
 export function signalName(num: number): string {
