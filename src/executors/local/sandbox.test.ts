@@ -59,10 +59,7 @@ test("bwrap argv: read-only system, private /work, no network, own namespaces, c
     assert.ok(opts.includes(flag), flag);
   }
   assert.ok(!opts.includes("--share-net"));
-  assert.deepEqual(
-    pairs(opts, "--tmpfs"),
-    [["/tmp", "--bind"]].map(([t]) => [t as string, opts[opts.indexOf("--tmpfs") + 2] as string]),
-  );
+  assert.equal(opts[opts.indexOf("--tmpfs") + 1], "/tmp");
   assert.equal(opts[opts.indexOf("--tmpfs") - 1], String(1 << 20), "tmpfs size precedes --tmpfs");
   assert.deepEqual(pairs(opts, "--remount-ro")[0]?.[0], "/");
   assert.deepEqual(pairs(opts, "--chdir")[0]?.[0], "/work");
