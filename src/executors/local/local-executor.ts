@@ -720,21 +720,29 @@ export class LocalExecutor implements Executor {
     if (a.uid !== null && this.tools) a.killers.push(killAllOfUid(this.tools.kill, a.uid, a.uid));
   }
 
-  /** Processes of the attempt still alive (not zombies): its cgroup members and its uid's processes. */
+  /**
+   * Processes of the attempt still alive: its cgroup's members when it has a cgroup (every process
+   * of the attempt descends from the process that joined it, and cannot leave), else the live
+   * (non-zombie) processes of its uid.
+   */
   private async remaining(a: Attempt): Promise<number[]> {
-    const [inGroup, ofUid] = await Promise.all([
-      a.cgroup ? a.cgroup.pids() : [],
-      a.uid !== null ? pidsOfUid(a.uid) : [],
-    ]);
-    return [...new Set([...inGroup, ...ofUid])];
+    if (a.cgroup) return a.cgroup.pids();
+    if (a.uid !== null) return pidsOfUid(a.uid);
+    return [];
   }
 
-  /** Kills and waits until no process of the attempt is left; false if some survived. */
+  /**
+   * Waits until no process of the attempt is left, killing what lingers; false if some survived.
+   * Right after bubblewrap's monitor exits, the sandbox's pid-1 is usually still tearing the
+   * namespace down, so the first checks only wait.
+   */
   private async reap(a: Attempt): Promise<boolean> {
+    const started = performance.now();
     for (let i = 0; i < REAP_ATTEMPTS; i++) {
       const left = await this.remaining(a);
       if (left.length === 0) return true;
-      if (i > 0) {
+      const waited = performance.now() - started;
+      if (waited > 50) {
         if (a.uid !== null && this.tools) await killAllOfUid(this.tools.kill, a.uid, a.uid);
         for (const pid of left) {
           try {
@@ -744,7 +752,7 @@ export class LocalExecutor implements Executor {
           }
         }
       }
-      await sleep(i === 0 ? 5 : 20);
+      await sleep(waited < 20 ? 1 : 20);
     }
     return (await this.remaining(a)).length === 0;
   }
