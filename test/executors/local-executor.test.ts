@@ -267,11 +267,13 @@ describe("LocalExecutor in a bubblewrap sandbox", { skip }, () => {
   test("writing outside /work fails; /work and /tmp work; the host is untouched", async () => {
     const marker = `gantry-escape-${process.pid}-${Date.now()}`;
     const script = [
-      `for d in /etc /usr /usr/local/bin /home /root /var /opt / /proc/sys/kernel; do`,
+      `for d in /etc /usr /usr/local/bin /home /root /var /opt / /proc/sys/kernel /dev; do`,
       `  if (echo x > "$d/${marker}") 2>/dev/null; then echo "WROTE $d"; else echo "refused $d"; fi`,
       `done`,
       `echo ok > /work/out.txt && cat /work/out.txt`,
       `echo ok > /tmp/t.txt && echo tmp-ok`,
+      `echo ok > /dev/shm/t.txt && echo shm-ok`,
+      `echo x > /dev/null && echo null-ok`,
       `ls /home 2>/dev/null | head -3; ls -d /work/../* | tr '\\n' ' '; echo`,
     ].join("\n");
     const { runId, final } = await runToEnd(spec(["sh", "-c", script]));
@@ -281,8 +283,8 @@ describe("LocalExecutor in a bubblewrap sandbox", { skip }, () => {
       out.filter((l) => l.startsWith("WROTE")),
       [],
     );
-    assert.equal(out.filter((l) => l.startsWith("refused")).length, 9, out.join("\n"));
-    assert.ok(out.includes("ok") && out.includes("tmp-ok"));
+    assert.equal(out.filter((l) => l.startsWith("refused")).length, 10, out.join("\n"));
+    for (const ok of ["ok", "tmp-ok", "shm-ok", "null-ok"]) assert.ok(out.includes(ok), ok);
     for (const d of ["/etc", "/usr", "/usr/local/bin", "/home", "/root", "/var", "/opt", "/"]) {
       assert.equal(existsSync(path.join(d, marker)), false, `${d}/${marker} must not exist on the host`);
     }

@@ -61,7 +61,11 @@ test("bwrap argv: read-only system, private /work, no network, own namespaces, c
   assert.ok(!opts.includes("--share-net"));
   assert.equal(opts[opts.indexOf("--tmpfs") + 1], "/tmp");
   assert.equal(opts[opts.indexOf("--tmpfs") - 1], String(1 << 20), "tmpfs size precedes --tmpfs");
-  assert.deepEqual(pairs(opts, "--remount-ro")[0]?.[0], "/");
+  assert.deepEqual(
+    pairs(opts, "--remount-ro").map(([d]) => d),
+    ["/dev", "/"],
+  );
+  assert.equal(opts[opts.indexOf("/dev/shm") - 3], "--size");
   assert.deepEqual(pairs(opts, "--chdir")[0]?.[0], "/work");
   assert.deepEqual(pairs(opts, "--args")[0]?.[0], "3");
   assert.deepEqual(pairs(opts, "--json-status-fd")[0]?.[0], "4");

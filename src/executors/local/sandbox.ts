@@ -4,7 +4,8 @@
  *
  * Inside: a fresh root (read-only at the end) with read-only binds of /usr (and the merged-/usr
  * symlinks /bin, /lib, …), a minimal /etc (a few host entries plus generated passwd/group/hosts),
- * /dev and /proc of its own, a size-capped tmpfs /tmp, the attempt's work directory at /work
+ * /dev (read-only, but for a size-capped tmpfs /dev/shm) and /proc of its own, a size-capped
+ * tmpfs /tmp (tmpfs pages count against the memory cgroup too), the attempt's work directory at /work
  * (read-write), and no network (own, empty network namespace), IPC, UTS, cgroup and PID
  * namespaces. The workload runs as uid/gid 1000 inside (its dedicated host uid outside), may not
  * create further user namespaces, starts a new session (no TIOCSTI into ours) and dies with its
@@ -65,7 +66,7 @@ export interface SandboxLayout {
   hostEtc: readonly string[];
   /** Host directory holding the generated /etc files. */
   etcDir: string;
-  /** Bytes of the /tmp tmpfs. */
+  /** Bytes of each of the /tmp and /dev/shm tmpfs. */
   tmpBytes: number;
   features: BwrapFeatures;
 }
@@ -84,10 +85,14 @@ export function bwrapOptions(layout: SandboxLayout): string[] {
     a.push("--ro-bind", `${layout.etcDir}/${name}`, `/etc/${name}`);
   }
   a.push("--dev", "/dev", "--proc", "/proc");
-  if (layout.features.tmpfsSize) a.push("--size", String(layout.tmpBytes));
-  a.push("--tmpfs", "/tmp");
+  for (const dir of ["/tmp", "/dev/shm"]) {
+    if (layout.features.tmpfsSize) a.push("--size", String(layout.tmpBytes));
+    a.push("--tmpfs", dir);
+  }
   a.push("--bind", layout.workDir, SANDBOX_WORKDIR);
-  a.push("--remount-ro", "/");
+  // bubblewrap's /dev is a writable tmpfs (unbounded without a memory cgroup): only /dev/shm,
+  // size-capped, stays writable; device nodes keep working on a read-only mount.
+  a.push("--remount-ro", "/dev", "--remount-ro", "/");
   a.push("--unshare-all", "--unshare-user");
   if (layout.features.disableUserns) a.push("--disable-userns");
   a.push("--uid", String(SANDBOX_UID), "--gid", String(SANDBOX_GID));
