@@ -26,10 +26,29 @@ const RECONNECT_MIN_MS = 100;
 const RECONNECT_MAX_MS = 5000;
 const CHANNEL_RE = /^[a-z_][a-z0-9_]{0,62}$/;
 
+/** Transaction failures known to have left nothing behind: the connection died before COMMIT. */
+const rolledBack = new WeakSet<Error>();
+
+/**
+ * The server ended the session (admin_shutdown, crash_shutdown, cannot_connect_now), or node-postgres
+ * refused to send on a connection it already knows is broken: the statement never ran.
+ */
+function isDeadConnectionError(err: unknown): err is Error {
+  if (!(err instanceof Error)) return false;
+  const code = (err as { code?: unknown }).code;
+  return code === "57P01" || code === "57P02" || code === "57P03" || isNeverSentError(err);
+}
+
+/** node-postgres refused to send on a connection it already knew was broken. */
+function isNeverSentError(err: unknown): boolean {
+  return err instanceof Error && /not queryable/.test(err.message);
+}
+
 class PostgresClient implements SqlClient {
   readonly backend = "postgres";
   readonly #url: string;
   readonly #pool: pg.Pool;
+  readonly #poolSize: number;
   readonly #onError: (err: Error) => void;
   readonly #listener: Listener;
   readonly #sessions = new Set<pg.Client>();
@@ -38,40 +57,88 @@ class PostgresClient implements SqlClient {
   constructor(options: PostgresStoreOptions) {
     this.#url = options.databaseUrl;
     this.#onError = options.onError ?? (() => {});
-    this.#pool = new pg.Pool({
-      connectionString: options.databaseUrl,
-      max: Math.max(2, options.maxConnections ?? 10),
-    });
+    this.#poolSize = Math.max(2, options.maxConnections ?? 10);
+    this.#pool = new pg.Pool({ connectionString: options.databaseUrl, max: this.#poolSize });
     // An idle pooled connection that dies emits here; without a handler it would crash the process.
     this.#pool.on("error", (err) => this.#onError(err));
     this.#listener = new Listener(options.databaseUrl, this.#onError);
   }
 
-  async query<R extends SqlRow = SqlRow>(text: string, params: readonly SqlParam[] = []): Promise<R[]> {
-    return (await this.#pool.query<R>(text, [...params])).rows;
+  query<R extends SqlRow = SqlRow>(text: string, params: readonly SqlParam[] = []): Promise<R[]> {
+    return this.#retryingDeadConnections(
+      async () => (await this.#pool.query<R>(text, [...params])).rows,
+      isDeadConnectionError,
+    );
   }
 
   async exec(script: string): Promise<void> {
     await this.#pool.query(script);
   }
 
-  async transaction<T>(fn: (tx: SqlQueryable) => Promise<T>): Promise<T> {
+  transaction<T>(fn: (tx: SqlQueryable) => Promise<T>): Promise<T> {
+    return this.#retryingDeadConnections(
+      async () => {
+        const { client, release } = await this.#checkout();
+        let broken = false;
+        let committing = false;
+        try {
+          await client.query("BEGIN");
+          const result = await fn(wrapClient(client));
+          committing = true;
+          await client.query("COMMIT");
+          return result;
+        } catch (err) {
+          try {
+            await client.query("ROLLBACK");
+          } catch {
+            broken = true; // the connection is unusable; don't return it to the pool
+          }
+          // Before COMMIT, a connection that died (whatever the error said) took the transaction
+          // with it, so running it again is safe. A COMMIT that failed may or may not have happened,
+          // unless node-postgres never sent it.
+          const lost = committing ? isNeverSentError(err) : broken || isDeadConnectionError(err);
+          if (lost && err instanceof Error) rolledBack.add(err);
+          throw err;
+        } finally {
+          release(broken);
+        }
+      },
+      (err) => rolledBack.has(err as Error),
+    );
+  }
+
+  /**
+   * A pooled connection for several statements. While checked out, the pool does not listen for its
+   * errors (a socket reset): without a listener of ours such an error would crash the process. The
+   * failing statement rejects anyway, so the listener only reports.
+   */
+  async #checkout(): Promise<{ client: PoolClient; release(destroy: boolean): void }> {
     const client = await this.#pool.connect();
-    let broken = false;
-    try {
-      await client.query("BEGIN");
-      const result = await fn(wrapClient(client));
-      await client.query("COMMIT");
-      return result;
-    } catch (err) {
+    const onError = (err: Error) => this.#onError(err);
+    client.on("error", onError);
+    return {
+      client,
+      release: (destroy) => {
+        client.off("error", onError);
+        client.release(destroy);
+      },
+    };
+  }
+
+  /**
+   * Pooled connections the server already closed (a restart, an operator's pg_terminate_backend)
+   * fail their next statement without running it, and a transaction cut short is rolled back. Such
+   * a failure is retried on another connection — as often as the pool is large, since every pooled
+   * connection may be dead. `retryable` says which failures are known to have changed nothing.
+   */
+  async #retryingDeadConnections<T>(op: () => Promise<T>, retryable: (err: unknown) => boolean): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
       try {
-        await client.query("ROLLBACK");
-      } catch {
-        broken = true; // the connection is unusable; don't return it to the pool
+        return await op();
+      } catch (err) {
+        if (attempt > this.#poolSize || !retryable(err)) throw err;
+        this.#onError(err as Error);
       }
-      throw err;
-    } finally {
-      client.release(broken);
     }
   }
 
@@ -81,7 +148,7 @@ class PostgresClient implements SqlClient {
   }
 
   async withSessionLock<T>(key: AdvisoryKey, fn: () => Promise<T>): Promise<T> {
-    const client = await this.#pool.connect();
+    const { client, release } = await this.#checkout();
     let broken = false;
     try {
       await client.query("SELECT pg_advisory_lock($1::integer, $2::integer)", [...key]);
@@ -95,7 +162,7 @@ class PostgresClient implements SqlClient {
         }
       }
     } finally {
-      client.release(broken);
+      release(broken);
     }
   }
 

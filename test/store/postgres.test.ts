@@ -9,7 +9,7 @@
 
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import pg from "pg";
 import { readFileSync } from "node:fs";
 import { openStore } from "../../src/store/open-store.ts";
@@ -132,6 +132,30 @@ if (!serverUrl) {
       } finally {
         await a.close();
         await b.close();
+      }
+    });
+
+    test("connections killed mid-load: no crash, every transaction applied exactly once", async () => {
+      const dbUrl = await createDatabase();
+      const errors: Error[] = [];
+      const store = await openStore({ databaseUrl: dbUrl, onError: (e) => errors.push(e) });
+      try {
+        await Promise.all(Array.from({ length: 10 }, () => store.createRun(newRun())));
+        const inFlight = Promise.allSettled(Array.from({ length: 30 }, () => store.createRun(newRun())));
+        await terminate(dbUrl, "");
+        // Straight away: the pooled connections are dead but the pool may not know yet.
+        assert.equal(await store.getRun(randomUUID()), null);
+        const after = await Promise.all(Array.from({ length: 10 }, () => store.createRun(newRun())));
+        const during = (await inFlight).map((r) => {
+          if (r.status === "rejected") throw r.reason;
+          return r.value;
+        });
+        const ids = new Set([...during, ...after].map((r) => r.id));
+        assert.equal(ids.size, 40);
+        assert.equal((await store.countRunsByState()).queued, 50, "none lost, none doubled");
+        assert.ok(errors.length > 0, "the dead connections were reported");
+      } finally {
+        await store.close();
       }
     });
 
