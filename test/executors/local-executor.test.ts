@@ -5,8 +5,8 @@
  */
 
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -116,7 +116,10 @@ describe("LocalExecutor in a bubblewrap sandbox", { skip }, () => {
     return { runId: req.runId, final, ms: performance.now() - t0 };
   }
 
+  let fdsBefore = 0;
+
   before(async () => {
+    fdsBefore = readdirSync("/proc/self/fd").length;
     workRoot = mkdtempSync(path.join(tmpdir(), "gantry-local-test-"));
     ex = new LocalExecutor({
       workRoot,
@@ -133,6 +136,8 @@ describe("LocalExecutor in a bubblewrap sandbox", { skip }, () => {
     assert.equal(await strayProcesses(), 0, "no process of a sandbox uid is left");
     const left = readdirSync(workRoot).filter((e) => !e.startsWith("."));
     assert.deepEqual(left, [], "every work directory was removed");
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(readdirSync("/proc/self/fd").length, fdsBefore, "no file descriptor leaked");
     rmSync(workRoot, { recursive: true, force: true });
   });
 
@@ -440,7 +445,8 @@ describe("LocalExecutor in a bubblewrap sandbox", { skip }, () => {
 
   test("launch beyond maxConcurrent is refused as busy", async () => {
     const small = new LocalExecutor({
-      workRoot,
+      // A work root of its own: a work root belongs to one executor.
+      workRoot: path.join(workRoot, ".small"),
       sink,
       maxConcurrent: 1,
       uidRange: { first: 62040, last: 62049 },
@@ -459,7 +465,8 @@ describe("LocalExecutor in a bubblewrap sandbox", { skip }, () => {
 
   test("shutdown kills every attempt and refuses new ones", async () => {
     const other = new LocalExecutor({
-      workRoot,
+      // A work root of its own: a work root belongs to one executor.
+      workRoot: path.join(workRoot, ".other"),
       sink,
       maxConcurrent: 4,
       uidRange: { first: 62040, last: 62049 },
@@ -484,6 +491,23 @@ describe("LocalExecutor in a bubblewrap sandbox", { skip }, () => {
     );
   });
 
+  test("the run token and env never appear on a host command line", async () => {
+    const token = `tok-${Date.now()}-${Math.random().toString(36).slice(2)}`;
+    const req = { ...request(spec(["sleep", "2"], { env: { USER_SECRET: token } })), runToken: token };
+    await ex.launch(req);
+    await new Promise((r) => setTimeout(r, 300));
+    let seen = 0;
+    for (const pid of readdirSync("/proc").filter((e) => /^\d+$/.test(e))) {
+      try {
+        if (readFileSync(`/proc/${pid}/cmdline`).includes(token)) seen++;
+      } catch {
+        // gone
+      }
+    }
+    await ex.cancel(req.runId, 1);
+    assert.equal(seen, 0);
+  });
+
   test("launch is idempotent per (runId, attempt)", async () => {
     const req = request(spec(["sh", "-c", "sleep 0.3; echo once"]));
     await Promise.all([ex.launch(req), ex.launch(req)]);
@@ -496,6 +520,62 @@ describe("LocalExecutor in a bubblewrap sandbox", { skip }, () => {
     assert.equal(sink.updatesOf(req.runId).filter((u) => u.state === "running").length, 1);
     assert.equal(sink.updatesOf(req.runId).filter((u) => u.state !== "running").length, 1);
     assert.equal((await ex.activeAttempts()).has(`${req.runId}/1`), false);
+  });
+});
+
+describe("LocalExecutor when Gantry itself dies", { skip }, () => {
+  test("kill -9 of the Gantry process takes every sandbox with it; the next start cleans up", async () => {
+    const workRoot = mkdtempSync(path.join(tmpdir(), "gantry-local-crash-"));
+    const first = 62060;
+    const last = 62069;
+    const range = new Set<number>();
+    for (let u = first; u <= last; u++) range.add(u);
+    try {
+      const child = spawn(
+        process.execPath,
+        [
+          "--import",
+          "tsx",
+          path.join(import.meta.dirname, "fixtures/local-executor-child.ts"),
+          workRoot,
+          String(first),
+          String(last),
+        ],
+        { stdio: ["ignore", "pipe", "inherit"] },
+      );
+      await new Promise<void>((resolve, reject) => {
+        let out = "";
+        child.stdout.on("data", (d: Buffer) => {
+          out += d.toString();
+          if (out.includes("launched")) resolve();
+        });
+        child.on("exit", (code) => reject(new Error(`child exited ${code} before launching`)));
+      });
+      const running = await pidsByUid(range);
+      assert.equal(running.size, 2, "two sandboxes are running");
+      child.kill("SIGKILL");
+      let left = -1;
+      for (let i = 0; i < 60 && left !== 0; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        left = [...(await pidsByUid(range)).values()].reduce((n, p) => n + p.length, 0);
+      }
+      assert.equal(left, 0, "no process of the crashed Gantry's sandboxes is left");
+      assert.equal(
+        readdirSync(workRoot).filter((e) => !e.startsWith(".")).length,
+        2,
+        "their work dirs are still there",
+      );
+      const next = new LocalExecutor({ workRoot, sink: new RecordingSink(), uidRange: { first, last } });
+      await next.start();
+      await next.shutdown();
+      assert.deepEqual(
+        readdirSync(workRoot).filter((e) => !e.startsWith(".")),
+        [],
+        "start() removed the leftovers",
+      );
+    } finally {
+      rmSync(workRoot, { recursive: true, force: true });
+    }
   });
 });
 

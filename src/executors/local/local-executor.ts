@@ -22,7 +22,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { chmod, lstat, mkdir, readlink, writeFile } from "node:fs/promises";
+import { chmod, lstat, mkdir, readdir, readlink, writeFile } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import path from "node:path";
 import { GantryError } from "../../core/errors.ts";
@@ -72,14 +72,20 @@ export interface LocalExecutorLogger {
 }
 
 export interface LocalExecutorOptions {
-  /** Directory under which per-attempt work directories are created (created if missing). */
+  /**
+   * Directory under which per-attempt work directories are created (created if missing, mode
+   * 0711). It belongs to this executor alone: start() removes what a crashed predecessor left.
+   */
   workRoot: string;
   sink: ExecutorSink;
   /** Attempts running at once; `launch` beyond it rejects. Default: number of CPUs. */
   maxConcurrent?: number;
   /** Run without bubblewrap (rlimits and cgroups only) when the sandbox does not work. Default false. */
   allowUnsandboxed?: boolean;
-  /** Host uids dedicated to attempts, one per running attempt. Default 61000–61999. */
+  /**
+   * Host uids dedicated to attempts, one per running attempt; no other user or executor may use
+   * them (every process of a uid is killed when its attempt ends). Default 61000–61999.
+   */
   uidRange?: { first: number; last: number };
   logger?: LocalExecutorLogger;
   /** Use cgroup v1 controllers when available. Default true. */
@@ -245,6 +251,7 @@ export class LocalExecutor implements Executor {
     await mkdir(this.workRoot, { recursive: true, mode: 0o711 });
     // Sandbox uids must traverse the root to reach their own (0700) work directory, nothing more.
     await chmod(this.workRoot, 0o711);
+    await this.removeLeftoverWorkDirs();
     const etcDir = path.join(this.workRoot, ".sandbox-etc");
     await mkdir(etcDir, { recursive: true, mode: 0o755 });
     await chmod(etcDir, 0o755);
@@ -334,6 +341,24 @@ export class LocalExecutor implements Executor {
       cgroupsUnused: Object.fromEntries(this.cgroups.unusable),
     };
     this.log.info({ enforcement: this.enforcement }, "local executor started");
+  }
+
+  /**
+   * Work directories left by a Gantry that crashed (its sandboxes died with it: --die-with-parent).
+   * The work root belongs to one executor, so whatever is in it at start is stale.
+   */
+  private async removeLeftoverWorkDirs(): Promise<void> {
+    const entries = await readdir(this.workRoot, { withFileTypes: true });
+    const stale = entries.filter(
+      (e) => e.isDirectory() && (!e.name.startsWith(".") || e.name.startsWith(".probe-")),
+    );
+    for (const e of stale) await removeWorkDir(path.join(this.workRoot, e.name));
+    if (stale.length > 0) {
+      this.log.warn(
+        { workRoot: this.workRoot, removed: stale.length },
+        "local executor: removed leftover work directories",
+      );
+    }
   }
 
   private async rootLayout(): Promise<Pick<SandboxLayout, "rootSymlinks" | "rootDirs" | "hostEtc">> {
@@ -460,7 +485,7 @@ export class LocalExecutor implements Executor {
       this.active.delete(key);
       a.resolveDone();
       if (err instanceof InputFileError) {
-        this.finished.add(key);
+        this.rememberFinished(key);
         this.report(a, { state: "failed", reason: `invalid_spec: ${err.message}`, exitCode: null });
         return;
       }
