@@ -298,7 +298,8 @@ export class SqlStore implements Store {
   async recordResult(runId: string, attempt: number, result: RunResult): Promise<boolean> {
     if (!isUuid(runId) || !Number.isSafeInteger(attempt) || attempt < 1 || attempt > 2 ** 31 - 1)
       return false;
-    const score = result.score === null || Number.isFinite(result.score) ? result.score : null;
+    // A score that is not a finite number (NaN from a runner's division by zero) is no score.
+    const score = typeof result.score === "number" && Number.isFinite(result.score) ? result.score : null;
     const rows = await this.#db.query(Q.INSERT_RESULT, [
       runId,
       attempt,
@@ -333,6 +334,7 @@ export class SqlStore implements Store {
   async appendLogs(runId: string, attempt: number, lines: LogChunkInput[]): Promise<void> {
     if (lines.length === 0) return;
     if (!isUuid(runId)) throw new GantryError("GANTRY_ERR_NOT_FOUND", [`run ${printable(runId)}`]);
+    checkInt("attempt", attempt, 1);
     const rows = lines.map((line) => ({
       stream: checkOneOf("stream", line.stream, LOG_STREAMS),
       at:
@@ -345,7 +347,7 @@ export class SqlStore implements Store {
       const [reserved] = await tx.query(Q.RESERVE_LOG_SEQS, [runId, rows.length]);
       if (!reserved) throw new GantryError("GANTRY_ERR_NOT_FOUND", [`run ${runId}`]);
       const first = toInt(reserved.log_seq) - rows.length + 1;
-      await tx.query(Q.INSERT_LOGS, [runId, checkInt("attempt", attempt, 1), first, toJson("lines", rows)]);
+      await tx.query(Q.INSERT_LOGS, [runId, attempt, first, toJson("lines", rows)]);
       await notify(tx, "gantry_run_logs", [runId]);
     });
   }

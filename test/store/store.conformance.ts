@@ -763,6 +763,9 @@ export function storeConformance(backend: "pglite" | "postgres", harness: StoreH
       const nan = await store.recordResult(run.id, 9, { ...result(), score: Number.NaN });
       assert.equal(nan, true);
       assert.equal((await store.getResult(run.id))?.score, null);
+      const hostile = { ...result(), score: "1; DROP TABLE results" as unknown as number };
+      assert.equal(await store.recordResult(run.id, 10, hostile), true);
+      assert.equal((await store.getResult(run.id))?.score, null);
     });
 
     // --- logs --------------------------------------------------------------------------------------
