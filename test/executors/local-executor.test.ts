@@ -443,6 +443,35 @@ describe("LocalExecutor in a bubblewrap sandbox", { skip }, () => {
     await ex.cancel("no-such-run", 1);
   });
 
+  test("a sink may cancel the attempt from inside update() (the dispatcher does on a refused update)", async () => {
+    const cancelling: ExecutorSink = {
+      update: async (u) => {
+        await sink.update(u);
+        if (u.state === "running") await own.cancel(u.runId, u.attempt);
+      },
+      log: (l) => sink.log(l),
+    };
+    const own = new LocalExecutor({
+      workRoot: path.join(workRoot, ".cancelling"),
+      sink: cancelling,
+      uidRange: { first: 62040, last: 62049 },
+    });
+    await own.start();
+    try {
+      const req = request(spec(["sleep", "30"]));
+      const t0 = performance.now();
+      await own.launch(req);
+      while ((await own.activeAttempts()).size > 0) await new Promise((r) => setTimeout(r, 20));
+      assert.ok(performance.now() - t0 < 5000);
+      assert.deepEqual(
+        sink.updatesOf(req.runId).map((u) => u.state),
+        ["running"],
+      );
+    } finally {
+      await own.shutdown();
+    }
+  });
+
   test("launch beyond maxConcurrent is refused as busy", async () => {
     const small = new LocalExecutor({
       // A work root of its own: a work root belongs to one executor.

@@ -13,6 +13,8 @@
  *   processes are verified gone and its work directory and cgroups are removed.
  * - A spec the sandbox cannot run (hostile input path, invalid env name, empty command) gets a final
  *   `failed` update with reason `invalid_spec: …`, without a `running` update before it.
+ * - `cancel()` and `shutdown()` resolve once the processes are gone and the resources released; they
+ *   do not wait for the sink, so a sink may call `cancel()` from inside `update()`.
  * - After `cancel()` or `shutdown()` nothing more is reported for the attempts they stopped (the
  *   dispatcher owns the `cancelled` transition; after a shutdown the runs are reconciled). A final
  *   update already handed to the sink before the cancel still completes.
@@ -849,7 +851,8 @@ export class LocalExecutor implements Executor {
       this.emitLine(a, "system", parts.join(" · "), new Date());
       this.report(a, { state: outcome.state, reason: outcome.reason, exitCode: outcome.exitCode });
     }
-    await a.updates;
+    // Not waiting for the sink here: a sink may cancel this very attempt from inside update()
+    // (the dispatcher does when a `running` update is refused), and cancel waits for `done`.
     a.resolveDone();
   }
 
