@@ -608,6 +608,25 @@ describe("LocalExecutor when Gantry itself dies", { skip }, () => {
   });
 });
 
+test("start() refuses a work root the sandbox uids cannot reach", { skip }, async () => {
+  const closed = mkdtempSync(path.join(tmpdir(), "gantry-local-closed-")); // mode 0700
+  try {
+    const ex = new LocalExecutor({
+      workRoot: path.join(closed, "work"),
+      sink: new RecordingSink(),
+      uidRange: { first: 62070, last: 62079 },
+    });
+    await assert.rejects(ex.start(), (err: unknown) => {
+      assert.ok(isGantryError(err));
+      assert.equal(err.code, "GANTRY_ERR_CONFIG");
+      assert.match(err.message, /unreachable for sandbox uids/);
+      return true;
+    });
+  } finally {
+    rmSync(closed, { recursive: true, force: true });
+  }
+});
+
 describe("LocalExecutor in a sandbox without cgroups (rlimits only)", { skip }, () => {
   const sink = new RecordingSink();
   let workRoot: string;

@@ -24,7 +24,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { chmod, lstat, mkdir, readdir, readlink, writeFile } from "node:fs/promises";
+import { chmod, lstat, mkdir, readdir, readlink, stat, writeFile } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import path from "node:path";
 import { GantryError } from "../../core/errors.ts";
@@ -253,6 +253,7 @@ export class LocalExecutor implements Executor {
     await mkdir(this.workRoot, { recursive: true, mode: 0o711 });
     // Sandbox uids must traverse the root to reach their own (0700) work directory, nothing more.
     await chmod(this.workRoot, 0o711);
+    if (this.isRoot) await this.checkWorkRootReachable();
     await this.removeLeftoverWorkDirs();
     const etcDir = path.join(this.workRoot, ".sandbox-etc");
     await mkdir(etcDir, { recursive: true, mode: 0o755 });
@@ -343,6 +344,20 @@ export class LocalExecutor implements Executor {
       cgroupsUnused: Object.fromEntries(this.cgroups.unusable),
     };
     this.log.info({ enforcement: this.enforcement }, "local executor started");
+  }
+
+  /** Sandbox uids must be able to traverse every ancestor of the work root (e.g. not /root). */
+  private async checkWorkRootReachable(): Promise<void> {
+    for (let dir = path.dirname(this.workRoot); ; dir = path.dirname(dir)) {
+      const st = await stat(dir);
+      if ((st.mode & 0o001) === 0) {
+        throw new GantryError("GANTRY_ERR_CONFIG", [
+          `the sandbox work directory ${this.workRoot} is unreachable for sandbox uids: ${dir} is mode ` +
+            `${(st.mode & 0o777).toString(8)} (not searchable by others); choose a work directory elsewhere, e.g. under /var/lib or /tmp`,
+        ]);
+      }
+      if (dir === path.dirname(dir)) break;
+    }
   }
 
   /**
