@@ -146,34 +146,39 @@ export async function validateTexts(
   }
   flush();
   const replies: ObjectResult[][] = new Array<ObjectResult[]>(tasks.length);
-  const poolSize = Math.min(workers, tasks.length);
+  // The main thread validates too, so `workers` is the number of threads validating; the extra
+  // threads start first and pick up tasks as soon as they are ready.
+  const poolSize = Math.min(workers - 1, tasks.length - 1);
   let next = 0;
-  await new Promise<void>((resolve, reject) => {
-    let running = 0;
-    let failed = false;
-    for (let w = 0; w < poolSize; w++) {
-      const worker = new Worker(new URL("./validate-worker.ts", import.meta.url), {
-        workerData: { options },
-      });
-      running++;
-      const feed = () => {
-        if (next < tasks.length) worker.postMessage(tasks[next++]);
-        else void worker.terminate();
-      };
-      worker.on("message", (reply: WorkerReply) => {
-        replies[reply.id] = reply.results;
-        feed();
-      });
-      worker.on("error", (err) => {
-        failed = true;
-        reject(err);
-      });
-      worker.on("exit", () => {
-        running--;
-        if (running === 0 && !failed) resolve();
-      });
-      feed();
-    }
-  });
+  const threads: Promise<void>[] = [];
+  for (let w = 0; w < poolSize; w++) {
+    threads.push(
+      new Promise<void>((resolve, reject) => {
+        const worker = new Worker(new URL("./validate-worker-bootstrap.mjs", import.meta.url), {
+          workerData: { options },
+        });
+        const feed = () => {
+          if (next < tasks.length) worker.postMessage(tasks[next++]);
+          else void worker.terminate();
+        };
+        worker.on("message", (reply: WorkerReply) => {
+          replies[reply.id] = reply.results;
+          feed();
+        });
+        worker.on("error", reject);
+        worker.on("exit", () => resolve());
+        worker.on("online", feed);
+      }),
+    );
+  }
+  while (next < tasks.length) {
+    const task = tasks[next++]!;
+    replies[task.id] = task.chunks.flatMap((chunk) =>
+      shiftResults(validateDocuments(chunk.text, options, chunk.file), chunk.docOffset, chunk.lineOffset),
+    );
+    // Let worker replies in, so they get their next task without waiting for the main thread.
+    await new Promise<void>((r) => setImmediate(r));
+  }
+  await Promise.all(threads);
   return replies.flat();
 }

@@ -11,6 +11,12 @@ import type { Document, Node as YamlNode, ParsedNode } from "yaml";
 import { DEFAULT_MAX_ALIAS_COUNT, DEFAULT_MAX_BYTES, DEFAULT_MAX_DOCUMENTS } from "./config.ts";
 import type { Finding } from "./findings.ts";
 import { ruleDefinition } from "./rules.ts";
+import { YAMLException } from "js-yaml";
+import { locateOffset, parseStream } from "./yaml-events.ts";
+import type { EventStream } from "./yaml-events.ts";
+import { parseSegment, splitSegments } from "./yaml-fast.ts";
+import type { Segment } from "./yaml-fast.ts";
+import { resolvePlain } from "./yaml-scalars.ts";
 
 export interface LoadLimits {
   maxBytes?: number;
@@ -116,6 +122,8 @@ class Converter {
     if (depth > MAX_NESTING)
       throw new LimitError("yaml-too-large", `values are nested more than ${MAX_NESTING} deep`);
     if (isScalar(node)) {
+      if (node.type === "PLAIN" && node.tag === undefined && typeof node.source === "string")
+        return resolvePlain(node.source);
       const v = node.value;
       if (v instanceof Uint8Array) return Buffer.from(v).toString("base64");
       if (typeof v === "bigint") return Number(v);
@@ -203,8 +211,198 @@ function locateIn(doc: Document.Parsed, lc: LineCounter, path: readonly (string 
   return { line: pos.line, column: pos.col };
 }
 
+/** Maps offsets to 1-based lines and columns; the line table is built on first use. */
+class LineIndex {
+  private starts: number[] | undefined;
+  constructor(private readonly text: string) {}
+  pos(offset: number): { line: number; column: number } {
+    if (this.starts === undefined) {
+      const starts = [0];
+      for (let i = this.text.indexOf("\n"); i >= 0; i = this.text.indexOf("\n", i + 1)) starts.push(i + 1);
+      this.starts = starts;
+    }
+    const starts = this.starts;
+    let lo = 0;
+    let hi = starts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (starts[mid]! <= offset) lo = mid;
+      else hi = mid - 1;
+    }
+    return { line: lo + 1, column: offset - starts[lo]! + 1 };
+  }
+}
+
+/** Deepest nesting the fast path takes; deeper input goes to the careful path. */
+const FAST_MAX_DEPTH = 200;
+/** Most values one document may expand to through aliases. */
+export const MAX_EXPANDED_VALUES = 1_000_000;
+
+function documentsOf(
+  stream: EventStream,
+  pieceStart: number,
+  lines: LineIndex,
+  file: string,
+  indexBase: number,
+): LoadedDocument[] {
+  return stream.documents.map((doc, i) => {
+    const start = lines.pos(pieceStart + doc.offset);
+    const findings: Finding[] = [];
+    for (const d of doc.duplicates) {
+      const p = lines.pos(pieceStart + d.offset);
+      findings.push(
+        finding("yaml-duplicate-key", `duplicate key ${JSON.stringify(d.key)}`, file, p.line, p.column),
+      );
+    }
+    if (doc.limit !== undefined) {
+      const p = lines.pos(pieceStart + doc.limit.offset);
+      findings.push(finding("yaml-alias-limit", doc.limit.message, file, p.line, p.column));
+    }
+    return {
+      file,
+      index: indexBase + i,
+      line: start.line,
+      value: doc.value,
+      empty: (doc.empty || doc.value === null) && findings.length === 0,
+      findings,
+      locate: (path) => lines.pos(pieceStart + locateOffset(stream, doc, path)),
+    };
+  });
+}
+
+/** Start offsets of the pieces of a stream, cut before each `---` document marker. */
+function pieceStarts(text: string): number[] {
+  const starts = [0];
+  const re = /^---(?=[ \t\r\n]|$)/gm;
+  for (let m = re.exec(text); m !== null; m = re.exec(text)) if (m.index > 0) starts.push(m.index);
+  return starts;
+}
+
+class NeedsCarefulPath extends Error {}
+
+/**
+ * The fast path: js-yaml's event parser over the whole stream; if that fails, over each `---`
+ * piece on its own, so one broken document does not hide the others. A piece that fails becomes a
+ * `yaml-syntax` finding with js-yaml's line and column.
+ */
+function fastLoad(text: string, file: string, maxAliasCount: number): LoadedDocument[] {
+  const limits = { maxAliases: maxAliasCount, maxNodes: MAX_EXPANDED_VALUES, maxDepth: FAST_MAX_DEPTH };
+  const lines = new LineIndex(text);
+  try {
+    return documentsOf(parseStream(text, limits), 0, lines, file, 0);
+  } catch (err) {
+    if (!(err instanceof YAMLException)) throw err;
+  }
+  if (/^%/m.test(text)) throw new NeedsCarefulPath();
+  const starts = pieceStarts(text);
+  const out: LoadedDocument[] = [];
+  starts.forEach((pieceStart, k) => {
+    const piece = text.slice(pieceStart, starts[k + 1] ?? text.length);
+    try {
+      out.push(...documentsOf(parseStream(piece, limits), pieceStart, lines, file, out.length));
+    } catch (err) {
+      if (!(err instanceof YAMLException) || /maxDepth/.test(err.reason)) throw new NeedsCarefulPath();
+      const at = lines.pos(pieceStart + (err.mark?.position ?? 0));
+      const docStart = lines.pos(pieceStart + (piece.startsWith("---") ? 4 : 0));
+      out.push({
+        file,
+        index: out.length,
+        line: docStart.line,
+        value: undefined,
+        empty: false,
+        findings: [finding("yaml-syntax", `YAML syntax error: ${err.reason}`, file, at.line, at.column)],
+        locate: () => at,
+      });
+    }
+  });
+  return out;
+}
+
+/**
+ * The usual path: each `---` segment through the line parser (yaml-fast.ts); a segment it does not
+ * handle goes through js-yaml's event parser, and one that does not parse becomes a `yaml-syntax`
+ * finding. Returns undefined when a segment needs the careful path (very deep nesting).
+ */
+function segmentedLoad(
+  text: string,
+  file: string,
+  segments: Segment[],
+  maxAliasCount: number,
+): LoadedDocument[] | undefined {
+  const lines = new LineIndex(text);
+  const eventLimits = { maxAliases: maxAliasCount, maxNodes: MAX_EXPANDED_VALUES, maxDepth: FAST_MAX_DEPTH };
+  const out: LoadedDocument[] = [];
+  for (const seg of segments) {
+    if (!seg.marked && !seg.hasContent) continue;
+    const fast = parseSegment(text, seg);
+    if (fast !== undefined) {
+      let stream: EventStream | undefined;
+      const line = seg.firstLine + 1;
+      const locate = (path: readonly (string | number)[]) => {
+        // Positions come from the event parser, run on this document only when a finding needs one.
+        try {
+          stream ??= parseStream(text.slice(seg.start, seg.end), { ...eventLimits, maxAliases: 10_000 });
+        } catch {
+          return { line, column: 1 };
+        }
+        const doc = stream.documents[0];
+        return doc === undefined
+          ? { line, column: 1 }
+          : lines.pos(seg.start + locateOffset(stream, doc, path));
+      };
+      out.push({
+        file,
+        index: out.length,
+        line,
+        value: fast.value,
+        empty: fast.value === null,
+        findings: [],
+        locate,
+      });
+      continue;
+    }
+    const piece = text.slice(seg.start, seg.end);
+    try {
+      const docs = documentsOf(parseStream(piece, eventLimits), seg.start, lines, file, out.length);
+      out.push(...docs);
+    } catch (err) {
+      if (!(err instanceof YAMLException) || /maxDepth/.test(err.reason)) return undefined;
+      const at = lines.pos(seg.start + (err.mark?.position ?? 0));
+      out.push({
+        file,
+        index: out.length,
+        line: seg.firstLine + 1,
+        value: undefined,
+        empty: false,
+        findings: [finding("yaml-syntax", `YAML syntax error: ${err.reason}`, file, at.line, at.column)],
+        locate: () => at,
+      });
+    }
+  }
+  return out;
+}
+
 /** Parses a YAML stream (one file or stdin) into documents. Never throws on bad input. */
 export function loadDocuments(text: string, file: string, limits: LoadLimits = {}): LoadedDocument[] {
+  const maxBytes = limits.maxBytes ?? DEFAULT_MAX_BYTES;
+  if (text.length > maxBytes || Buffer.byteLength(text) > maxBytes) return carefulLoad(text, file, limits);
+  const segments = splitSegments(text);
+  if (segments !== undefined) {
+    const docs = segmentedLoad(text, file, segments, limits.maxAliasCount ?? DEFAULT_MAX_ALIAS_COUNT);
+    if (docs !== undefined && docs.length <= (limits.maxDocuments ?? DEFAULT_MAX_DOCUMENTS)) return docs;
+    if (docs !== undefined) return carefulLoad(text, file, limits);
+  }
+  try {
+    const docs = fastLoad(text, file, limits.maxAliasCount ?? DEFAULT_MAX_ALIAS_COUNT);
+    if (docs.length <= (limits.maxDocuments ?? DEFAULT_MAX_DOCUMENTS)) return docs;
+  } catch {
+    // Deep nesting, directives or anything unusual: the careful path handles it.
+  }
+  return carefulLoad(text, file, limits);
+}
+
+/** The careful path: the `yaml` package, with per-document errors and positions. */
+function carefulLoad(text: string, file: string, limits: LoadLimits): LoadedDocument[] {
   const maxBytes = limits.maxBytes ?? DEFAULT_MAX_BYTES;
   const refuse = (rule: string, message: string, line?: number, column?: number): LoadedDocument[] => [
     {

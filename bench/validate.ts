@@ -1,0 +1,165 @@
+/**
+ * Benchmark: `gantry validate` against kubeconform on the same generated corpus, the same schemas
+ * (Gantry's bundle written out in kubeconform's layout), strict unknown-field checking on both, and
+ * the same number of workers. Prints resources/second for both, the ratio, and every object the two
+ * disagree on (schema and YAML verdicts only: kubeconform has no policy or D30 rules).
+ *
+ *   bash bench/build-kubeconform.sh          # once: go install kubeconform into ~/.cache/gantry/bin
+ *   node --import tsx bench/validate.ts [--resources 12000] [--workers 2] [--runs 3]
+ */
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { availableParallelism, homedir } from "node:os";
+import { basename, join } from "node:path";
+import { parseArgs } from "node:util";
+import { generateCorpus } from "./validate-corpus.ts";
+import type { CorpusEntry } from "./validate-corpus.ts";
+import { writeKubeconformSchemas } from "./validate-kubeconform-schemas.ts";
+
+const { values } = parseArgs({
+  options: {
+    resources: { type: "string", default: "12000" },
+    workers: { type: "string", default: String(Math.min(4, availableParallelism())) },
+    runs: { type: "string", default: "3" },
+    seed: { type: "string", default: "42" },
+  },
+});
+const resources = Number(values.resources);
+const workers = Number(values.workers);
+const runs = Number(values.runs);
+const root = new URL("..", import.meta.url).pathname;
+const cache = join(process.env["GANTRY_CACHE_DIR"] ?? join(homedir(), ".cache/gantry"), "validate-bench");
+const kubeconform = join(
+  process.env["GANTRY_CACHE_DIR"] ?? join(homedir(), ".cache/gantry"),
+  "bin/kubeconform",
+);
+if (!existsSync(kubeconform)) {
+  process.stderr.write(`kubeconform not found at ${kubeconform}; run: bash bench/build-kubeconform.sh\n`);
+  process.exit(2);
+}
+mkdirSync(cache, { recursive: true });
+const schemaDir = join(cache, "schemas");
+const corpusDir = join(cache, "corpus");
+const nSchemas = writeKubeconformSchemas(schemaDir);
+const corpus = generateCorpus(corpusDir, resources, Number(values.seed));
+const configFile = join(cache, "gantry-bench.yaml");
+// kubeconform -strict rejects unknown fields; make Gantry do the same without its other --strict effects.
+writeFileSync(configFile, "rules:\n  schema-unknown-field: error\n");
+const kcVersion = spawnSync(kubeconform, ["-v"], { encoding: "utf8" }).stdout.trim();
+
+function timeRun(cmd: string, args: string[]): { ms: number; stdout: string; status: number | null } {
+  const t = process.hrtime.bigint();
+  const r = spawnSync(cmd, args, { encoding: "utf8", maxBuffer: 1 << 30 });
+  const ms = Number(process.hrtime.bigint() - t) / 1e6;
+  if (r.error !== undefined) throw r.error;
+  return { ms, stdout: r.stdout, status: r.status };
+}
+
+const gantryArgs = [
+  join(root, "bin/gantry"),
+  "validate",
+  "--format",
+  "json",
+  "--workers",
+  String(workers),
+  "--config",
+  configFile,
+  corpusDir,
+];
+const kcArgs = [
+  "-strict",
+  "-summary",
+  "-output",
+  "json",
+  "-n",
+  String(workers),
+  "-schema-location",
+  `${schemaDir}/{{ .ResourceKind }}{{ .KindSuffix }}.json`,
+  corpusDir,
+];
+
+interface GantryJson {
+  summary: { total: number; valid: number; invalid: number };
+  results: {
+    file: string;
+    kind?: string;
+    name?: string;
+    status: string;
+    findings: { rule: string; severity: string; message: string }[];
+  }[];
+}
+interface KcJson {
+  resources: { filename: string; kind: string; name: string; status: string; msg: string }[];
+  summary: { valid: number; invalid: number; errors: number; skipped: number };
+}
+
+let gantryBest = Infinity;
+let kcBest = Infinity;
+let gantryOut: GantryJson | undefined;
+let kcOut: KcJson | undefined;
+for (let i = 0; i < runs; i++) {
+  const g = timeRun("bash", gantryArgs);
+  gantryBest = Math.min(gantryBest, g.ms);
+  gantryOut = JSON.parse(g.stdout) as GantryJson;
+  const k = timeRun(kubeconform, kcArgs);
+  kcBest = Math.min(kcBest, k.ms);
+  kcOut = JSON.parse(k.stdout) as KcJson;
+}
+
+const keyOf = (file: string, name: string | undefined) => `${basename(file)}|${name ?? ""}`;
+const byKey = new Map<string, CorpusEntry>();
+for (const e of corpus)
+  byKey.set(e.mutation === "yaml-syntax" ? keyOf(e.file, "") : keyOf(e.file, e.name), e);
+
+// Gantry's verdict on what kubeconform checks: YAML and schema rules at error level.
+const gantryInvalid = new Map<string, string>();
+let gantryTotal = 0;
+for (const r of gantryOut!.results) {
+  gantryTotal++;
+  const errs = r.findings.filter(
+    (f) => f.severity === "error" && (f.rule.startsWith("schema-") || f.rule.startsWith("yaml-")),
+  );
+  if (errs.length === 0) continue;
+  const broken = errs.some((f) => f.rule === "yaml-syntax");
+  gantryInvalid.set(
+    keyOf(r.file, broken ? "" : r.name),
+    errs.map((f) => `${f.rule}: ${f.message}`).join("; "),
+  );
+}
+const kcInvalid = new Map<string, string>();
+for (const r of kcOut!.resources) {
+  if (r.status !== "statusInvalid" && r.status !== "statusError") continue;
+  kcInvalid.set(keyOf(r.filename, r.name === "" ? "" : r.name), r.msg);
+}
+const kcTotal =
+  kcOut!.summary.valid + kcOut!.summary.invalid + kcOut!.summary.errors + kcOut!.summary.skipped;
+
+const disagreements: string[] = [];
+for (const key of new Set([...gantryInvalid.keys(), ...kcInvalid.keys()])) {
+  const g = gantryInvalid.get(key);
+  const k = kcInvalid.get(key);
+  if ((g === undefined) === (k === undefined)) continue;
+  const e = byKey.get(key);
+  disagreements.push(
+    `  ${key} (${e?.kind ?? "?"}, mutation ${e?.mutation ?? "?"}): ` +
+      (g !== undefined
+        ? `only Gantry says invalid — ${g}`
+        : `only kubeconform says invalid — ${k!.slice(0, 300)}`),
+  );
+}
+const expectedInvalid = corpus.filter((e) => e.mutation !== "valid").length;
+const gRate = (resources / gantryBest) * 1000;
+const kRate = (resources / kcBest) * 1000;
+const nodeVersion = process.version;
+const goVersion = execFileSync("go", ["version"], { encoding: "utf8" }).trim();
+process.stdout
+  .write(`gantry validate vs kubeconform (${kcVersion || "development build"}, built with ${goVersion})
+corpus: ${resources} resources in ${new Set(corpus.map((e) => e.file)).size} files, ${new Set(corpus.map((e) => e.kind)).size} kinds, ${expectedInvalid} mutated to be invalid (seed ${values.seed})
+schemas: Gantry bundle for Kubernetes ${"v1.36.3"} (${nSchemas} kinds, also written as kubeconform JSON schemas)
+workers: ${workers} (kubeconform -n ${workers}, gantry --workers ${workers}); best of ${runs} runs, wall time of the whole CLI; node ${nodeVersion}
+gantry:      ${gantryBest.toFixed(0)} ms, ${gRate.toFixed(0)} resources/s (${gantryTotal} results, ${gantryInvalid.size} invalid by YAML/schema rules)
+kubeconform: ${kcBest.toFixed(0)} ms, ${kRate.toFixed(0)} resources/s (${kcTotal} results, ${kcInvalid.size} invalid or errors)
+ratio gantry/kubeconform: ${(gRate / kRate).toFixed(2)}x
+disagreements on which resources are invalid: ${disagreements.length}
+${disagreements.join("\n")}
+`);
