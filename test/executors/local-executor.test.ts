@@ -269,6 +269,24 @@ describe("LocalExecutor in a bubblewrap sandbox", { skip }, () => {
     else assert.equal(final.state, "succeeded");
   });
 
+  test("a file larger than the file size limit: file_size_limit", async () => {
+    const own = new LocalExecutor({
+      workRoot: path.join(workRoot, ".fsize"),
+      sink,
+      fileSizeBytes: 1 << 20,
+      uidRange: { first: 62040, last: 62049 },
+    });
+    await own.start();
+    try {
+      const req = request(spec(["sh", "-c", "exec head -c 2000000 /dev/zero > big"]));
+      await own.launch(req);
+      const final = await sink.final(req.runId);
+      assert.equal(final.reason, "file_size_limit");
+    } finally {
+      await own.shutdown();
+    }
+  });
+
   test("writing outside /work fails; /work and /tmp work; the host is untouched", async () => {
     const marker = `gantry-escape-${process.pid}-${Date.now()}`;
     const script = [

@@ -81,6 +81,11 @@ test("processes: a refused fork fails the attempt; the stderr heuristic only a f
   assert.equal(map({ exitCode: 0, forkFailureSeen: true }).state, "succeeded");
 });
 
+test("file size: SIGXFSZ from RLIMIT_FSIZE", () => {
+  assert.equal(map({ exitCode: 128 + 25 }).reason, "file_size_limit");
+  assert.equal(map({ exitCode: null, signal: "SIGXFSZ", viaSandbox: false }).reason, "file_size_limit");
+});
+
 test("a workload that never started is a sandbox error", () => {
   assert.deepEqual(map({ started: false, exitCode: 1, setupError: "bwrap: Can't mount proc" }), {
     state: "failed",

@@ -97,6 +97,8 @@ export function mapOutcome(obs: AttemptObservation): Outcome {
   const cpuSpent = obs.cpuSecondsUsed !== null && obs.cpuSecondsUsed >= obs.cpuLimitSeconds;
   if (sig === "SIGXCPU" || (sig === "SIGKILL" && cpuSpent)) return failed("cpu_time_limit");
   if (obs.processLimitHit) return failed("process_limit");
+  // RLIMIT_FSIZE: writing past the largest allowed file raises SIGXFSZ.
+  if (sig === "SIGXFSZ") return failed("file_size_limit");
   const exitedBadly = sig !== null || (obs.exitCode !== null && obs.exitCode !== 0);
   if (exitedBadly && obs.allocationFailureSeen) return failed("memory_limit");
   if (exitedBadly && obs.forkFailureSeen === true) return failed("process_limit");
