@@ -227,8 +227,12 @@ function flow(text: string, at: number, end: number): [unknown, number] {
   }
 }
 
+/** Deeper documents take the general path, which has its own limits. */
+const MAX_DEPTH = 100;
+
 class Parser {
   i = 0;
+  depth = 0;
   constructor(
     readonly text: string,
     readonly lines: Line[],
@@ -301,6 +305,15 @@ class Parser {
   }
 
   mapping(col: number, first: Line, firstAt: number): Record<string, unknown> {
+    if (++this.depth > MAX_DEPTH) throw BAIL;
+    try {
+      return this.mappingInner(col, first, firstAt);
+    } finally {
+      this.depth--;
+    }
+  }
+
+  mappingInner(col: number, first: Line, firstAt: number): Record<string, unknown> {
     const t = this.text;
     const obj: Record<string, unknown> = {};
     let l: Line | undefined = first;
@@ -321,6 +334,15 @@ class Parser {
   }
 
   sequence(col: number, first: Line): unknown[] {
+    if (++this.depth > MAX_DEPTH) throw BAIL;
+    try {
+      return this.sequenceInner(col, first);
+    } finally {
+      this.depth--;
+    }
+  }
+
+  sequenceInner(col: number, first: Line): unknown[] {
     const t = this.text;
     const arr: unknown[] = [];
     let l: Line | undefined = first;

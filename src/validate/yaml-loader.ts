@@ -367,16 +367,22 @@ function segmentedLoad(
       out.push(...docs);
     } catch (err) {
       if (!(err instanceof YAMLException) || /maxDepth/.test(err.reason)) return undefined;
-      const at = lines.pos(seg.start + (err.mark?.position ?? 0));
-      out.push({
-        file,
-        index: out.length,
-        line: seg.firstLine + 1,
-        value: undefined,
-        empty: false,
-        findings: [finding("yaml-syntax", `YAML syntax error: ${err.reason}`, file, at.line, at.column)],
-        locate: () => at,
-      });
+      // The `yaml` package words syntax errors better and reports each document on its own;
+      // shift its positions from the piece to the stream.
+      const lineShift = lines.pos(seg.start).line - 1;
+      for (const d of carefulLoad(piece, file, {})) {
+        for (const f of d.findings) if (f.location?.line !== undefined) f.location.line += lineShift;
+        const locate = d.locate;
+        out.push({
+          ...d,
+          index: out.length,
+          line: d.line + lineShift,
+          locate: (path) => {
+            const p = locate(path);
+            return { line: p.line + lineShift, column: p.column };
+          },
+        });
+      }
     }
   }
   return out;
