@@ -67,6 +67,7 @@ export async function createDryRunClient(opts: DryRunOptions = {}): Promise<DryR
   if (cluster === null)
     throw new Error("the kubeconfig has no current cluster; pass --kubeconfig or set KUBECONFIG");
   let warnings: string[] = [];
+  let rawBody: string | undefined;
   const config = k8s.createConfiguration({
     baseServer: new k8s.ServerConfiguration(cluster.server, {}),
     authMethods: { default: kc },
@@ -74,6 +75,10 @@ export async function createDryRunClient(opts: DryRunOptions = {}): Promise<DryR
       {
         pre: async (ctx) => {
           ctx.setQueryParam("fieldValidation", "Strict");
+          // The typed serializer drops fields its models do not know, which would hide exactly the
+          // unknown fields strict validation is for: send the object as written.
+          const method = String(ctx.getHttpMethod());
+          if (rawBody !== undefined && (method === "POST" || method === "PATCH")) ctx.setBody(rawBody);
           return ctx;
         },
         post: async (rsp) => {
@@ -91,6 +96,7 @@ export async function createDryRunClient(opts: DryRunOptions = {}): Promise<DryR
   let busy = Promise.resolve();
   const ask = async (obj: KubernetesObject): Promise<ServerVerdict> => {
     warnings = [];
+    rawBody = JSON.stringify(obj);
     try {
       await api.create(obj, undefined, "All", fieldManager);
       return warnings.length > 0 ? { status: "accepted", warnings } : { status: "accepted" };
