@@ -3,7 +3,9 @@
  *
  *   bare         spawn("true") as root, no isolation
  *   bwrap        bubblewrap alone, with the executor's options, as the sandbox uid
- *   chain        the executor's full launch argv: sh (cgroup join) → prlimit → setpriv → bwrap → true
+ *   chain        the executor's launch argv without cgroups: sh → prlimit → setpriv → bwrap → true
+ *   chain+cg     the same, joining fresh per-run cgroup v1 groups (memory, pids, cpuacct): mkdir,
+ *                limits, join, rmdir — what the executor does when cgroups are available
  *   executor     LocalExecutor.launch() until the final update: work dir, cgroups, spawn, log
  *                capture, process check, clean-up
  *
@@ -17,6 +19,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import type { AttemptUpdate, ExecutorSink } from "../src/executors/executor.ts";
 import { LocalExecutor } from "../src/executors/local/index.ts";
+import { AttemptCgroup, setUpCgroups, tearDownCgroups } from "../src/executors/local/cgroup.ts";
 import { envArgsData } from "../src/executors/local/sandbox.ts";
 
 const iterations = Number(process.argv[2] ?? 100);
@@ -63,7 +66,9 @@ async function main(): Promise<void> {
   };
   const ex = new LocalExecutor({ workRoot, sink, maxConcurrent: 4, uidRange: { first: 62900, last: 62989 } });
   await ex.start();
+  const cgroups = await setUpCgroups(`gantry-bench-${process.pid}`, true);
   console.log(`sandbox: ${ex.describe()?.sandbox}; memory: ${ex.describe()?.memory}`);
+  if (cgroups.parents.size === 0) console.log("(no usable cgroups: chain+cg equals chain)");
   const workDir = path.join(workRoot, "bench");
   mkdirSync(workDir, { mode: 0o700 });
   chownSync(workDir, UID, UID);
@@ -75,6 +80,16 @@ async function main(): Promise<void> {
     bare: () => runArgv(["/usr/bin/true"]),
     bwrap: () => runArgv(bwrapOnly, { uid: UID, fds: true }),
     chain: () => runArgv(chain, { fds: true }),
+    "chain+cg": async () => {
+      const t0 = performance.now();
+      const cg = await AttemptCgroup.create(cgroups, `bench-${++n}`, {
+        memoryBytes: 256 << 20,
+        processes: 16,
+      });
+      await runArgv(ex.sandboxArgv(["true"], workDir, UID, cg.procsFiles(), 256), { fds: true });
+      await cg.remove();
+      return performance.now() - t0;
+    },
     executor: async () => {
       const runId = `bench-${++n}`;
       const t0 = performance.now();
@@ -109,6 +124,7 @@ async function main(): Promise<void> {
     }
   }
   await ex.shutdown();
+  await tearDownCgroups(cgroups);
   rmSync(workRoot, { recursive: true, force: true });
   const bare = median(times.bare!);
   console.log(`\nsandbox start overhead, ${iterations} interleaved iterations of \`true\`:`);

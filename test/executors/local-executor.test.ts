@@ -449,9 +449,10 @@ describe("LocalExecutor in a bubblewrap sandbox", { skip }, () => {
     await new Promise((r) => setTimeout(r, 200));
     const t0 = performance.now();
     await ex.cancel(req.runId, req.attempt);
-    assert.ok(performance.now() - t0 < 3000);
+    const ms = performance.now() - t0;
+    assert.ok(ms < 3000, `cancel took ${ms} ms`);
     assert.equal((await ex.activeAttempts()).has(`${req.runId}/1`), false);
-    assert.equal(await strayProcesses(), 0);
+    assert.equal(await strayProcesses(), 0, "no process of the attempt is left");
     await new Promise((r) => setTimeout(r, 300));
     assert.deepEqual(
       sink.updatesOf(req.runId).map((u) => u.state),

@@ -232,8 +232,8 @@ export class AttemptCgroup {
           break;
         } catch (err) {
           const code = (err as NodeJS.ErrnoException).code;
-          if (code === "ENOENT" || i >= 50) break;
-          await new Promise((r) => setTimeout(r, 20));
+          if (code === "ENOENT" || i >= 80) break;
+          await new Promise((r) => setTimeout(r, i < 30 ? 1 : 20));
         }
       }
     }

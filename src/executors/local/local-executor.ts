@@ -46,7 +46,7 @@ import {
 import { NPROC_SLACK_WITH_PIDS_CGROUP, prlimitArgs, SANDBOX_OVERHEAD_PROCESSES } from "./limits.ts";
 import { mapOutcome, type KillCause } from "./outcome.ts";
 import { OutputCollector, type OutputStream } from "./output.ts";
-import { killAllOfUid, pidsByUid, pidsOfUid } from "./procs.ts";
+import { isLive, killAllOfUid, pidsByUid, pidsOfUid } from "./procs.ts";
 import {
   ARGS_FD,
   bwrapArgv,
@@ -142,6 +142,8 @@ interface Attempt {
   collector: OutputCollector | null;
   /** `kill -1` helpers running as the attempt's uid; awaited before the uid is reused. */
   killers: Promise<void>[];
+  /** Host pid of the sandbox's pid-1 (bubblewrap's "child-pid"). */
+  nsInitPid: number | null;
   updates: Promise<void>;
   timers: NodeJS.Timeout[];
   startedAt: number;
@@ -480,6 +482,7 @@ export class LocalExecutor implements Executor {
       lastCgroupStats: null,
       collector: null,
       killers: [],
+      nsInitPid: null,
       updates: Promise.resolve(),
       timers: [],
       startedAt: 0,
@@ -599,7 +602,13 @@ export class LocalExecutor implements Executor {
       const statusPipe = child.stdio[STATUS_FD] as NodeJS.ReadableStream | null;
       statusPipe?.on("data", (d: Buffer) => {
         status += d.toString();
-        if (!a.started && status.includes('"child-pid"')) a.started = true;
+        if (!a.started) {
+          const m = /"child-pid":\s*(\d+)/.exec(status);
+          if (m) {
+            a.started = true;
+            a.nsInitPid = Number(m[1]);
+          }
+        }
       });
       statusPipe?.on("error", () => undefined);
     } else {
@@ -763,14 +772,18 @@ export class LocalExecutor implements Executor {
   }
 
   /**
-   * Processes of the attempt still alive: its cgroup's members when it has a cgroup (every process
-   * of the attempt descends from the process that joined it, and cannot leave), else the live
-   * (non-zombie) processes of its uid.
+   * Processes of the attempt still alive. With a cgroup: its members, plus the sandbox's pid-1,
+   * which leaves the cgroup early in its exit and then waits, alive, for the rest of its namespace
+   * to die. Without one: the live (non-zombie) processes of the attempt's uid (one /proc scan).
    */
   private async remaining(a: Attempt): Promise<number[]> {
-    if (a.cgroup) return a.cgroup.pids();
-    if (a.uid !== null) return pidsOfUid(a.uid);
-    return [];
+    if (a.cgroup) {
+      const pids = await a.cgroup.pids();
+      if (a.nsInitPid !== null && !pids.includes(a.nsInitPid) && (await isLive(a.nsInitPid)))
+        pids.push(a.nsInitPid);
+      return pids;
+    }
+    return a.uid !== null ? pidsOfUid(a.uid) : [];
   }
 
   /**

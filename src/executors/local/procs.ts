@@ -36,7 +36,11 @@ export async function pidsByUid(
       .filter((e) => /^\d+$/.test(e))
       .map(async (pid) => {
         const info = await uidAndState(pid);
-        if (info !== null && uids.has(info.uid) && (includeZombies || info.state !== "Z")) {
+        if (
+          info !== null &&
+          uids.has(info.uid) &&
+          (includeZombies || (info.state !== "Z" && info.state !== "X"))
+        ) {
           const uid = info.uid;
           const list = found.get(uid) ?? [];
           list.push(Number(pid));
@@ -45,6 +49,12 @@ export async function pidsByUid(
       }),
   );
   return found;
+}
+
+/** Whether `pid` exists and is not a zombie. */
+export async function isLive(pid: number): Promise<boolean> {
+  const info = await uidAndState(String(pid));
+  return info !== null && info.state !== "Z" && info.state !== "X";
 }
 
 export async function pidsOfUid(uid: number, includeZombies = false): Promise<number[]> {
