@@ -46,7 +46,7 @@ import {
 import { NPROC_SLACK_WITH_PIDS_CGROUP, prlimitArgs, SANDBOX_OVERHEAD_PROCESSES } from "./limits.ts";
 import { mapOutcome, type KillCause } from "./outcome.ts";
 import { OutputCollector, type OutputStream } from "./output.ts";
-import { isLive, killAllOfUid, pidsByUid, pidsOfUid } from "./procs.ts";
+import { isLiveAs, killAllOfUid, pidsByUid, pidsOfUid } from "./procs.ts";
 import {
   ARGS_FD,
   bwrapArgv,
@@ -779,8 +779,9 @@ export class LocalExecutor implements Executor {
   private async remaining(a: Attempt): Promise<number[]> {
     if (a.cgroup) {
       const pids = await a.cgroup.pids();
-      if (a.nsInitPid !== null && !pids.includes(a.nsInitPid) && (await isLive(a.nsInitPid)))
-        pids.push(a.nsInitPid);
+      const init = a.nsInitPid;
+      if (init !== null && a.uid !== null && !pids.includes(init) && (await isLiveAs(init, a.uid)))
+        pids.push(init);
       return pids;
     }
     return a.uid !== null ? pidsOfUid(a.uid) : [];

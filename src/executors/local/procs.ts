@@ -51,10 +51,10 @@ export async function pidsByUid(
   return found;
 }
 
-/** Whether `pid` exists and is not a zombie. */
-export async function isLive(pid: number): Promise<boolean> {
+/** Whether `pid` exists, is not a zombie and runs as `uid` (guards against pid reuse). */
+export async function isLiveAs(pid: number, uid: number): Promise<boolean> {
   const info = await uidAndState(String(pid));
-  return info !== null && info.state !== "Z" && info.state !== "X";
+  return info !== null && info.uid === uid && info.state !== "Z" && info.state !== "X";
 }
 
 export async function pidsOfUid(uid: number, includeZombies = false): Promise<number[]> {
