@@ -8,7 +8,7 @@
  *   jobNamePattern: "arb-tuning-{session}-{worker}-{index}"
  *   jobProfile: true             # D30 recommendations outside --jobs-dir too
  */
-import { parse as parseYaml } from "yaml";
+import { yamlLib } from "./yaml-lib.ts";
 import type { Severity } from "./findings.ts";
 import { RULES } from "./rules.ts";
 
@@ -60,7 +60,7 @@ const CONFIG_KEYS = new Set([
 export function parseConfig(text: string, source: string): ValidateOptions {
   let raw: unknown;
   try {
-    raw = parseYaml(text, { maxAliasCount: 10 });
+    raw = yamlLib().parse(text, { maxAliasCount: 10 });
   } catch (err) {
     throw new ConfigError(`${source}: not valid YAML or JSON: ${(err as Error).message}`);
   }

@@ -12,6 +12,8 @@ import { DEFAULT_MAX_BYTES } from "./config.ts";
 import type { ObjectResult } from "./findings.ts";
 import { ruleDefinition } from "./rules.ts";
 import { validateDocuments } from "./validate.ts";
+import { schemaBundleUrl } from "./schema-set.ts";
+import { workerEntry } from "./worker-entry.ts";
 
 export interface Chunk {
   file: string;
@@ -151,12 +153,11 @@ export async function validateTexts(
   const poolSize = Math.min(workers - 1, tasks.length - 1);
   let next = 0;
   const threads: Promise<void>[] = [];
+  const entry = poolSize > 0 ? await workerEntry() : undefined;
   for (let w = 0; w < poolSize; w++) {
     threads.push(
       new Promise<void>((resolve, reject) => {
-        const worker = new Worker(new URL("./validate-worker-bootstrap.mjs", import.meta.url), {
-          workerData: { options },
-        });
+        const worker = new Worker(entry!, { workerData: { options, schemaBundleUrl: schemaBundleUrl() } });
         const feed = () => {
           if (next < tasks.length) worker.postMessage(tasks[next++]);
           else void worker.terminate();

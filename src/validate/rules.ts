@@ -25,7 +25,7 @@ const defs: RuleDefinition[] = [
     category: "yaml",
     severity: "error",
     description: "the document is not well-formed YAML",
-    fix: "fix the YAML at the reported line and column (check indentation, quotes and colons)",
+    fix: "fix the YAML at or just before the reported line and column (check indentation, quotes, colons and unclosed [ or {)",
   },
   {
     id: "yaml-duplicate-key",

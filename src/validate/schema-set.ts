@@ -12,7 +12,7 @@
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
 import { gunzipSync } from "node:zlib";
-import { parseAllDocuments } from "yaml";
+import { yamlLib } from "./yaml-lib.ts";
 import type { Check, SchemaNode } from "./schema-compiler.ts";
 import { SchemaCompiler } from "./schema-compiler.ts";
 
@@ -44,11 +44,21 @@ export interface KindSchema {
 }
 
 let bundleCache: Bundle | undefined;
+let bundleUrl = new URL(`./schemas/kubernetes-${KUBERNETES_VERSION}.json.gz`, import.meta.url).href;
+
+/** Where the schema bundle is (workers run from a bundled copy of this module elsewhere). */
+export function schemaBundleUrl(): string {
+  return bundleUrl;
+}
+
+export function useSchemaBundleAt(url: string): void {
+  if (url !== bundleUrl) bundleCache = undefined;
+  bundleUrl = url;
+}
 
 export function loadBundle(): Bundle {
   if (bundleCache === undefined) {
-    const file = new URL(`./schemas/kubernetes-${KUBERNETES_VERSION}.json.gz`, import.meta.url);
-    bundleCache = JSON.parse(gunzipSync(readFileSync(file)).toString("utf8")) as Bundle;
+    bundleCache = JSON.parse(gunzipSync(readFileSync(new URL(bundleUrl))).toString("utf8")) as Bundle;
   }
   return bundleCache;
 }
@@ -149,7 +159,7 @@ export class SchemaSet {
   }
 
   private loadCrdFile(path: string, text: string): void {
-    const docs = parseAllDocuments(text);
+    const docs = yamlLib().parseAllDocuments(text);
     for (const doc of Array.isArray(docs) ? docs : []) {
       if (doc.errors.length > 0) throw new SchemaSetError(`${path}: invalid YAML: ${doc.errors[0]!.message}`);
       const crd = doc.toJS({ maxAliasCount: 100 }) as Record<string, unknown> | null;

@@ -4,8 +4,11 @@ import type { ValidateOptions } from "./config.ts";
 import { validateDocuments } from "./validate.ts";
 import type { WorkerTask, WorkerReply } from "./parallel.ts";
 import { shiftResults } from "./parallel.ts";
+import { useSchemaBundleAt } from "./schema-set.ts";
 
-const options = (workerData as { options: ValidateOptions }).options;
+const data = workerData as { options: ValidateOptions; schemaBundleUrl: string };
+const options = data.options;
+useSchemaBundleAt(data.schemaBundleUrl);
 
 parentPort?.on("message", (task: WorkerTask) => {
   const reply: WorkerReply = { id: task.id, results: [] };

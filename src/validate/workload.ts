@@ -22,22 +22,28 @@ export interface PodSpecAt {
   path: string[];
 }
 
+function specAt(obj: Obj, path: string[]): PodSpecAt | undefined {
+  let cur: unknown = obj;
+  for (const seg of path) {
+    if (!isObj(cur)) return undefined;
+    cur = cur[seg];
+  }
+  return isObj(cur) ? { spec: cur, path } : undefined;
+}
+
+const POD_PATHS: Record<string, string[]> = {
+  Pod: ["spec"],
+  PodTemplate: ["template", "spec"],
+  CronJob: ["spec", "jobTemplate", "spec", "template", "spec"],
+};
+const TEMPLATE_PATH = ["spec", "template", "spec"];
+
 /** The pod spec of a workload object, or undefined for kinds without one (or when it is missing). */
 export function podSpecOf(obj: Obj): PodSpecAt | undefined {
   const kind = obj["kind"];
-  const at = (path: string[]): PodSpecAt | undefined => {
-    let cur: unknown = obj;
-    for (const seg of path) {
-      if (!isObj(cur)) return undefined;
-      cur = cur[seg];
-    }
-    return isObj(cur) ? { spec: cur, path } : undefined;
-  };
-  if (kind === "Pod") return at(["spec"]);
-  if (kind === "PodTemplate") return at(["template", "spec"]);
-  if (kind === "CronJob") return at(["spec", "jobTemplate", "spec", "template", "spec"]);
-  if (typeof kind === "string" && TEMPLATE_KINDS.has(kind)) return at(["spec", "template", "spec"]);
-  return undefined;
+  if (typeof kind !== "string") return undefined;
+  const path = POD_PATHS[kind] ?? (TEMPLATE_KINDS.has(kind) ? TEMPLATE_PATH : undefined);
+  return path === undefined ? undefined : specAt(obj, path);
 }
 
 /** Whether a kind carries a pod template (so container rules apply even if the spec is missing). */

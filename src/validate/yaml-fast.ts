@@ -130,31 +130,30 @@ function afterValue(text: string, i: number, end: number): void {
   if (i < end && !(text.charCodeAt(i) === 35 && text.charCodeAt(i - 1) === SPACE)) throw BAIL;
 }
 
-/** A flow collection (`[...]` or `{...}`) that opens and closes on one line. */
-function flow(text: string, at: number, end: number): [unknown, number] {
-  const open = text.charCodeAt(at);
-  const close = open === 91 ? 93 : 125;
-  const isMap = open === 123;
-  const arr: unknown[] = [];
-  const obj: Record<string, unknown> = {};
-  let i = at + 1;
-  const skip = () => {
-    while (i < end && text.charCodeAt(i) === SPACE) i++;
-  };
-  const scalarOrFlow = (inKey: boolean): unknown => {
-    skip();
-    const c = text.charCodeAt(i);
-    if (c === 91 || c === 123) {
-      const [v, n] = flow(text, i, end);
-      i = n;
-      return v;
-    }
+/** Flow collections (`[...]`, `{...}`) that open and close on one line. */
+class FlowReader {
+  i = 0;
+  constructor(
+    private readonly text: string,
+    private readonly end: number,
+  ) {}
+
+  skip(): void {
+    const t = this.text;
+    while (this.i < this.end && t.charCodeAt(this.i) === SPACE) this.i++;
+  }
+
+  item(inKey: boolean): unknown {
+    const t = this.text;
+    this.skip();
+    const c = t.charCodeAt(this.i);
+    if (c === 91 || c === 123) return this.collection();
     if (c === 34 || c === 39) {
-      const [v, n] = quoted(text, i, end);
-      i = n;
+      const [v, n] = quoted(t, this.i, this.end);
+      this.i = n;
       return v;
     }
-    // plain scalar in flow context
+    // A plain scalar in flow context; indicators that start anything else are not handled here.
     if (
       c === 38 ||
       c === 42 ||
@@ -168,63 +167,93 @@ function flow(text: string, at: number, end: number): [unknown, number] {
       c === 63
     )
       throw BAIL;
-    const s = i;
-    while (i < end) {
-      const d = text.charCodeAt(i);
+    const s = this.i;
+    let i = this.i;
+    while (i < this.end) {
+      const d = t.charCodeAt(i);
       if (d === 44 || d === 93 || d === 125 || d === 91 || d === 123) break;
       if (d === 58) {
-        const n = text.charCodeAt(i + 1);
-        if (i + 1 >= end || n === SPACE || n === 44 || n === 93 || n === 125) break;
+        const n = t.charCodeAt(i + 1);
+        if (i + 1 >= this.end || n === SPACE || n === 44 || n === 93 || n === 125) break;
       }
-      if (d === 35 && text.charCodeAt(i - 1) === SPACE) throw BAIL;
+      if (d === 35 && t.charCodeAt(i - 1) === SPACE) throw BAIL;
       i++;
     }
+    this.i = i;
     let e = i;
-    while (e > s && text.charCodeAt(e - 1) === SPACE) e--;
-    if (e === s) return inKey ? BAIL : null;
-    return resolvePlain(text.slice(s, e));
-  };
-  skip();
-  if (text.charCodeAt(i) === close) return [isMap ? obj : arr, i + 1];
-  while (true) {
-    skip();
-    if (i >= end) throw BAIL;
-    if (isMap) {
-      const keyStart = text.charCodeAt(i);
-      const k = scalarOrFlow(true);
-      if (k === BAIL || (typeof k === "object" && k !== null)) throw BAIL;
-      skip();
-      if (text.charCodeAt(i) !== 58) throw BAIL; // `{a}` or `{a, b}`: keys without values
-      const quotedKey = keyStart === 34 || keyStart === 39;
-      if (
-        !quotedKey &&
-        !(text.charCodeAt(i + 1) === SPACE || text.charCodeAt(i + 1) === 44 || text.charCodeAt(i + 1) === 125)
-      )
-        throw BAIL;
-      i++;
-      skip();
-      const c = text.charCodeAt(i);
-      const v = c === 44 || c === 125 ? null : scalarOrFlow(false);
-      const key = String(k);
-      if (Object.hasOwn(obj, key) || key === "<<" || key === "__proto__") throw BAIL;
-      obj[key] = v;
-    } else {
-      const v = scalarOrFlow(false);
-      skip();
-      if (text.charCodeAt(i) === 58) throw BAIL; // single-pair mapping inside a sequence
-      arr.push(v);
+    while (e > s && t.charCodeAt(e - 1) === SPACE) e--;
+    if (e === s) {
+      if (inKey) throw BAIL;
+      return null;
     }
-    skip();
-    const c = text.charCodeAt(i);
-    if (c === 44) {
-      i++;
-      skip();
-      if (text.charCodeAt(i) === close) return [isMap ? obj : arr, i + 1];
-      continue;
-    }
-    if (c === close) return [isMap ? obj : arr, i + 1];
-    throw BAIL;
+    return resolvePlain(t.slice(s, e));
   }
+
+  /** The collection opening at `this.i`; leaves `this.i` after its closing bracket. */
+  collection(): unknown {
+    const t = this.text;
+    const open = t.charCodeAt(this.i);
+    const close = open === 91 ? 93 : 125;
+    const isMap = open === 123;
+    const arr: unknown[] = [];
+    const obj: Record<string, unknown> = {};
+    this.i++;
+    this.skip();
+    if (t.charCodeAt(this.i) === close) {
+      this.i++;
+      return isMap ? obj : arr;
+    }
+    while (true) {
+      this.skip();
+      if (this.i >= this.end) throw BAIL;
+      if (isMap) {
+        const keyStart = t.charCodeAt(this.i);
+        const k = this.item(true);
+        if (typeof k === "object" && k !== null) throw BAIL;
+        this.skip();
+        if (t.charCodeAt(this.i) !== 58) throw BAIL; // `{a}` or `{a, b}`: keys without values
+        const after = t.charCodeAt(this.i + 1);
+        if (keyStart !== 34 && keyStart !== 39 && !(after === SPACE || after === 44 || after === 125))
+          throw BAIL;
+        this.i++;
+        this.skip();
+        const c = t.charCodeAt(this.i);
+        const v = c === 44 || c === 125 ? null : this.item(false);
+        const key = String(k);
+        if (Object.hasOwn(obj, key) || key === "<<" || key === "__proto__") throw BAIL;
+        obj[key] = v;
+      } else {
+        const v = this.item(false);
+        this.skip();
+        if (t.charCodeAt(this.i) === 58) throw BAIL; // a single-pair mapping inside a sequence
+        arr.push(v);
+      }
+      this.skip();
+      const c = t.charCodeAt(this.i);
+      if (c === 44) {
+        this.i++;
+        this.skip();
+        if (t.charCodeAt(this.i) === close) {
+          this.i++;
+          return isMap ? obj : arr;
+        }
+        continue;
+      }
+      if (c === close) {
+        this.i++;
+        return isMap ? obj : arr;
+      }
+      throw BAIL;
+    }
+  }
+}
+
+/** A flow collection starting at `at`; returns it and the index after it. */
+function flow(text: string, at: number, end: number): [unknown, number] {
+  const r = new FlowReader(text, end);
+  r.i = at;
+  const v = r.collection();
+  return [v, r.i];
 }
 
 /** Deeper documents take the general path, which has its own limits. */

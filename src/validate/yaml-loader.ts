@@ -6,8 +6,8 @@
  *
  * Positions are kept: `locate(path)` maps a finding's path back to a line and column.
  */
-import { isAlias, isMap, isScalar, isSeq, LineCounter, parseAllDocuments } from "yaml";
-import type { Document, Node as YamlNode, ParsedNode } from "yaml";
+import type { Document, LineCounter, Node as YamlNode, ParsedNode } from "yaml";
+import { yamlLib } from "./yaml-lib.ts";
 import { DEFAULT_MAX_ALIAS_COUNT, DEFAULT_MAX_BYTES, DEFAULT_MAX_DOCUMENTS } from "./config.ts";
 import type { Finding } from "./findings.ts";
 import { ruleDefinition } from "./rules.ts";
@@ -121,7 +121,7 @@ class Converter {
     if (node === null || node === undefined) return null;
     if (depth > MAX_NESTING)
       throw new LimitError("yaml-too-large", `values are nested more than ${MAX_NESTING} deep`);
-    if (isScalar(node)) {
+    if (yamlLib().isScalar(node)) {
       if (node.type === "PLAIN" && node.tag === undefined && typeof node.source === "string")
         return resolvePlain(node.source);
       const v = node.value;
@@ -129,7 +129,7 @@ class Converter {
       if (typeof v === "bigint") return Number(v);
       return v;
     }
-    if (isAlias(node)) {
+    if (yamlLib().isAlias(node)) {
       if (++this.aliases > this.maxAliasCount)
         throw new LimitError(
           "yaml-alias-limit",
@@ -139,17 +139,17 @@ class Converter {
       if (target === undefined) return null;
       return this.value(target, depth + 1);
     }
-    if (isSeq(node)) return node.items.map((item) => this.value(item as YamlNode, depth + 1));
-    if (isMap(node)) {
+    if (yamlLib().isSeq(node)) return node.items.map((item) => this.value(item as YamlNode, depth + 1));
+    if (yamlLib().isMap(node)) {
       const out: Record<string, unknown> = {};
       const merges: YamlNode[] = [];
       for (const pair of node.items) {
         const keyNode = pair.key as YamlNode | null;
-        if (isScalar(keyNode) && keyNode.value === "<<" && keyNode.type === "PLAIN") {
+        if (yamlLib().isScalar(keyNode) && keyNode.value === "<<" && keyNode.type === "PLAIN") {
           merges.push(pair.value as YamlNode);
           continue;
         }
-        const key = isScalar(keyNode)
+        const key = yamlLib().isScalar(keyNode)
           ? String(keyNode.value)
           : JSON.stringify(this.value(keyNode, depth + 1));
         setOwn(out, key, this.value(pair.value as YamlNode | null, depth + 1));
@@ -189,9 +189,9 @@ function locateIn(doc: Document.Parsed, lc: LineCounter, path: readonly (string 
   let offset = node?.range?.[0] ?? doc.range[0];
   let guard = 0;
   for (const seg of path) {
-    if (isAlias(node) && guard++ < 100) node = node.resolve(doc);
-    if (isMap(node)) {
-      const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === String(seg));
+    if (yamlLib().isAlias(node) && guard++ < 100) node = node.resolve(doc);
+    if (yamlLib().isMap(node)) {
+      const pair = node.items.find((p) => yamlLib().isScalar(p.key) && String(p.key.value) === String(seg));
       if (pair === undefined) break;
       const keyNode = pair.key as YamlNode;
       offset = keyNode.range?.[0] ?? offset;
@@ -200,7 +200,7 @@ function locateIn(doc: Document.Parsed, lc: LineCounter, path: readonly (string 
         // Point at the key for scalars on the same line; the value's own position is used for the
         // next path segment.
       }
-    } else if (isSeq(node) && typeof seg === "number") {
+    } else if (yamlLib().isSeq(node) && typeof seg === "number") {
       const item = node.items[seg] as YamlNode | undefined;
       if (item === undefined) break;
       node = item;
@@ -367,22 +367,16 @@ function segmentedLoad(
       out.push(...docs);
     } catch (err) {
       if (!(err instanceof YAMLException) || /maxDepth/.test(err.reason)) return undefined;
-      // The `yaml` package words syntax errors better and reports each document on its own;
-      // shift its positions from the piece to the stream.
-      const lineShift = lines.pos(seg.start).line - 1;
-      for (const d of carefulLoad(piece, file, {})) {
-        for (const f of d.findings) if (f.location?.line !== undefined) f.location.line += lineShift;
-        const locate = d.locate;
-        out.push({
-          ...d,
-          index: out.length,
-          line: d.line + lineShift,
-          locate: (path) => {
-            const p = locate(path);
-            return { line: p.line + lineShift, column: p.column };
-          },
-        });
-      }
+      const at = lines.pos(seg.start + (err.mark?.position ?? 0));
+      out.push({
+        file,
+        index: out.length,
+        line: seg.firstLine + 1,
+        value: undefined,
+        empty: false,
+        findings: [finding("yaml-syntax", `YAML syntax error: ${err.reason}`, file, at.line, at.column)],
+        locate: () => at,
+      });
     }
   }
   return out;
@@ -426,10 +420,10 @@ function carefulLoad(text: string, file: string, limits: LoadLimits): LoadedDocu
   const nesting = checkNesting(text);
   if (nesting !== undefined) return refuse("yaml-too-large", `input refused: ${nesting}`);
 
-  const lc = new LineCounter();
+  const lc = new (yamlLib().LineCounter)();
   let docs;
   try {
-    docs = parseAllDocuments(text, { ...YAML_OPTIONS, lineCounter: lc });
+    docs = yamlLib().parseAllDocuments(text, { ...YAML_OPTIONS, lineCounter: lc });
   } catch (err) {
     return refuse("yaml-syntax", `could not parse YAML: ${(err as Error).message}`);
   }
