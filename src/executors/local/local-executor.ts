@@ -235,9 +235,10 @@ export class LocalExecutor implements Executor {
     if (this.enforcement) return;
     const unavailable = (why: string) =>
       new GantryError("GANTRY_ERR_SANDBOX_UNAVAILABLE", [
-        `${why}. Fix: install bubblewrap (apt-get install bubblewrap), make sure unprivileged user ` +
-          `namespaces are enabled (sysctl kernel.unprivileged_userns_clone=1 / user.max_user_namespaces > 0), ` +
-          `or, knowing the workloads then run without isolation, set allowUnsandboxed`,
+        `${why}. Fix: install bubblewrap (apt-get install bubblewrap) and make sure unprivileged user ` +
+          `namespaces are allowed (sysctl user.max_user_namespaces > 0; on Debian kernel.unprivileged_userns_clone=1; ` +
+          `on Ubuntu kernel.apparmor_restrict_unprivileged_userns=0). Or, accepting that workloads then run ` +
+          `without isolation, allow unsandboxed execution (allowUnsandboxed, GANTRY_ALLOW_UNSANDBOXED=true)`,
       ]);
     if (process.platform !== "linux")
       throw unavailable(`the local sandbox needs Linux, this is ${process.platform}`);
