@@ -36,13 +36,7 @@ import {
   type LaunchRequest,
   type AttemptUpdate,
 } from "../executor.ts";
-import {
-  AttemptCgroup,
-  setUpCgroups,
-  tearDownCgroups,
-  type CgroupSetup,
-  type CgroupStats,
-} from "./cgroup.ts";
+import { AttemptCgroup, setUpCgroups, tearDownCgroups, type CgroupSetup } from "./cgroup.ts";
 import { NPROC_SLACK_WITH_PIDS_CGROUP, prlimitArgs, SANDBOX_OVERHEAD_PROCESSES } from "./limits.ts";
 import { mapOutcome, type KillCause } from "./outcome.ts";
 import { OutputCollector, type OutputStream } from "./output.ts";
@@ -138,7 +132,6 @@ interface Attempt {
   stopped: boolean;
   allocationFailureSeen: boolean;
   forkFailureSeen: boolean;
-  lastCgroupStats: CgroupStats | null;
   collector: OutputCollector | null;
   /** `kill -1` helpers running as the attempt's uid; awaited before the uid is reused. */
   killers: Promise<void>[];
@@ -480,7 +473,6 @@ export class LocalExecutor implements Executor {
       stopped: false,
       allocationFailureSeen: false,
       forkFailureSeen: false,
-      lastCgroupStats: null,
       collector: null,
       killers: [],
       nsInitPid: null,
@@ -717,7 +709,6 @@ export class LocalExecutor implements Executor {
           void cg
             .stats()
             .then((s) => {
-              a.lastCgroupStats = s;
               if (s.oomKills > 0)
                 this.limitKill(a, "memory_limit", `memory limit of ${limits.memoryMB} MiB exceeded`);
               else if (s.refusedForks > 0)
@@ -729,7 +720,8 @@ export class LocalExecutor implements Executor {
             .finally(() => (polling = false));
         }, this.pollIntervalMs),
       );
-    } else if (a.uid !== null && a.sandboxed) {
+    }
+    if (!cg?.has("pids") && a.uid !== null && a.sandboxed) {
       // No pids cgroup: RLIMIT_NPROC refuses forks silently; notice a tree sitting at the limit.
       const uid = a.uid;
       const max = limits.processes + SANDBOX_OVERHEAD_PROCESSES;
