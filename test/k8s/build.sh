@@ -89,15 +89,15 @@ fi
 
 if [[ ! -x "$K8S_BIN_DIR/kwok" || ! -x "$K8S_BIN_DIR/kwokctl" ]]; then
   t=$(date +%s)
-  log "building kwok, kwokctl $KWOK_VERSION (with build/kwok-exec-exit-code.patch)"
+  log "building kwok, kwokctl $KWOK_VERSION (with build/kwok-exec.patch)"
   # The released module, built with its own go.mod/go.sum, plus one small patch: exec reports a
   # command's exit code the way a kubelet does (see README.md).
   src="$(cd "$stage" && "$GO" mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
   [[ -d "$src" ]] || die "could not download sigs.k8s.io/kwok@$KWOK_VERSION from the Go module proxy"
   cp -R "$src" "$stage/kwok-src"
   chmod -R u+w "$stage/kwok-src"
-  patch -s -d "$stage/kwok-src" -p1 <"$here/build/kwok-exec-exit-code.patch" ||
-    die "build/kwok-exec-exit-code.patch does not apply to kwok $KWOK_VERSION; update the patch"
+  patch -s -d "$stage/kwok-src" -p1 <"$here/build/kwok-exec.patch" ||
+    die "build/kwok-exec.patch does not apply to kwok $KWOK_VERSION; update the patch"
   kv="sigs.k8s.io/kwok/pkg/consts"
   (
     cd "$stage/kwok-src"

@@ -17,5 +17,5 @@ exec 8>"$RUN_DIR/.up.lock"
 flock -w 300 8 || die "an up.sh still holds $RUN_DIR/.up.lock after 5 minutes"
 log "stopping cluster $CLUSTER_NAME"
 delete_cluster
-rm -rf "$RUN_DIR/pod-logs" "$RUN_DIR/exec" "$RUN_DIR/empty.log" "$RUN_DIR/kwok-config.yaml"
+rm -rf "$RUN_DIR/pod-logs" "$RUN_DIR/exec" "$RUN_DIR/empty.log" "$RUN_DIR/default-previous.log" "$RUN_DIR/kwok-config.yaml"
 log "stopped"

@@ -70,6 +70,7 @@ if [[ ! -d "$CLUSTER_DIR" ]]; then
   rm -f "$RUN_DIR/stamp" "$KUBECONFIG_PATH"
   mkdir -p "$RUN_DIR/exec" "$RUN_DIR/pod-logs"
   : >"$RUN_DIR/empty.log"
+  echo "1970-01-01T00:00:00.000000000Z stdout F gantry-test: no logs configured for this pod" >"$RUN_DIR/default-previous.log"
   # Exec runs commands on this host: as nobody when we are root, as ourselves otherwise.
   security_context=""
   if (($(id -u) == 0)); then
