@@ -24,11 +24,10 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { chmod, lstat, mkdir, readdir, readlink, stat, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readdir, writeFile } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import path from "node:path";
 import { GantryError } from "../../core/errors.ts";
-import type { JobSpec } from "../../core/workload.ts";
 import {
   attemptKey,
   type Executor,
@@ -45,18 +44,17 @@ import {
   ARGS_FD,
   bwrapArgv,
   envArgsData,
-  envProblem,
   generatedEtcFiles,
-  HOST_ETC_ENTRIES,
   JOIN_SCRIPT,
   SANDBOX_WORKDIR,
   sandboxEnv,
   sandboxLaunchArgv,
   STATUS_FD,
-  type BwrapFeatures,
   type LaunchTools,
   type SandboxLayout,
 } from "./sandbox.ts";
+import { findTool, hostRootLayout, inspectBwrap, probeSandboxArgv, workRootProblem } from "./host.ts";
+import { specProblem } from "./spec-check.ts";
 import { UidPool } from "./uid-pool.ts";
 import { checkInputFiles, createWorkDir, InputFileError, removeWorkDir, writeInputFiles } from "./workdir.ts";
 
@@ -109,7 +107,6 @@ export interface Enforcement {
 }
 
 const NOOP_LOGGER: LocalExecutorLogger = { info() {}, warn() {}, error() {} };
-const TOOL_DIRS = ["/usr/bin", "/bin", "/usr/sbin", "/sbin", "/usr/local/bin"];
 const ALLOCATION_FAILURE = /MemoryError|Cannot allocate memory|std::bad_alloc|out of memory/i;
 const FORK_FAILURE =
   /Cannot fork|fork: (retry: )?Resource temporarily unavailable|can't fork|BlockingIOError: \[Errno 11\]/i;
@@ -143,34 +140,6 @@ interface Attempt {
   finalized: boolean;
   done: Promise<void>;
   resolveDone: () => void;
-}
-
-function findTool(name: string): string | null {
-  for (const dir of TOOL_DIRS) {
-    const p = path.join(dir, name);
-    if (existsSync(p)) return p;
-  }
-  return null;
-}
-
-function run(
-  cmd: string,
-  args: readonly string[],
-  timeoutMs: number,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, args, {
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { PATH: "/usr/bin:/bin" },
-      timeout: timeoutMs,
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", (err) => resolve({ code: null, stdout, stderr: stderr + err.message }));
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -249,7 +218,10 @@ export class LocalExecutor implements Executor {
     await mkdir(this.workRoot, { recursive: true, mode: 0o711 });
     // Sandbox uids must traverse the root to reach their own (0700) work directory, nothing more.
     await chmod(this.workRoot, 0o711);
-    if (this.isRoot) await this.checkWorkRootReachable();
+    if (this.isRoot) {
+      const problem = await workRootProblem(this.workRoot);
+      if (problem !== null) throw new GantryError("GANTRY_ERR_CONFIG", [problem]);
+    }
     await this.removeLeftoverWorkDirs();
     const etcDir = path.join(this.workRoot, ".sandbox-etc");
     await mkdir(etcDir, { recursive: true, mode: 0o755 });
@@ -283,24 +255,13 @@ export class LocalExecutor implements Executor {
     }
 
     // Probe: the real launch path with `true`.
-    const features: BwrapFeatures = { disableUserns: false, tmpfsSize: false };
     let version = "";
     let probeError = "";
     if (bwrap) {
-      const help = await run(bwrap, ["--help"], 5000);
-      features.disableUserns = help.stdout.includes("--disable-userns");
-      features.tmpfsSize = help.stdout.includes("--size");
-      const hasRequired = [
-        "--json-status-fd",
-        "--args",
-        "--clearenv",
-        "--die-with-parent",
-        "--new-session",
-      ].every((o) => help.stdout.includes(o));
-      version = (await run(bwrap, ["--version"], 5000)).stdout.trim();
-      this.layout = { ...(await this.rootLayout()), etcDir, features };
-      if (!hasRequired) probeError = `${version || "bwrap"} is too old (bubblewrap 0.5 or newer is needed)`;
-      else probeError = await this.probeSandbox();
+      const info = await inspectBwrap(bwrap);
+      version = info.version;
+      this.layout = { ...(await hostRootLayout()), etcDir, features: info.features };
+      probeError = info.problem ?? (await this.probeSandbox());
     } else {
       probeError = "bubblewrap (bwrap) is not installed";
     }
@@ -342,20 +303,6 @@ export class LocalExecutor implements Executor {
     this.log.info({ enforcement: this.enforcement }, "local executor started");
   }
 
-  /** Sandbox uids must be able to traverse every ancestor of the work root (e.g. not /root). */
-  private async checkWorkRootReachable(): Promise<void> {
-    for (let dir = path.dirname(this.workRoot); ; dir = path.dirname(dir)) {
-      const st = await stat(dir);
-      if ((st.mode & 0o001) === 0) {
-        throw new GantryError("GANTRY_ERR_CONFIG", [
-          `the sandbox work directory ${this.workRoot} is unreachable for sandbox uids: ${dir} is mode ` +
-            `${(st.mode & 0o777).toString(8)} (not searchable by others); choose a work directory elsewhere, e.g. under /var/lib or /tmp`,
-        ]);
-      }
-      if (dir === path.dirname(dir)) break;
-    }
-  }
-
   /**
    * Work directories left by a Gantry that crashed (its sandboxes died with it: --die-with-parent).
    * The work root belongs to one executor, so whatever is in it at start is stale.
@@ -374,18 +321,6 @@ export class LocalExecutor implements Executor {
     }
   }
 
-  private async rootLayout(): Promise<Pick<SandboxLayout, "rootSymlinks" | "rootDirs" | "hostEtc">> {
-    const rootSymlinks: { name: string; target: string }[] = [];
-    const rootDirs: string[] = [];
-    for (const name of ["bin", "sbin", "lib", "lib32", "lib64", "libx32"]) {
-      const st = await lstat(`/${name}`).catch(() => null);
-      if (st?.isSymbolicLink()) rootSymlinks.push({ name, target: await readlink(`/${name}`) });
-      else if (st?.isDirectory()) rootDirs.push(name);
-    }
-    const hostEtc = HOST_ETC_ENTRIES.filter((e) => existsSync(`/etc/${e}`));
-    return { rootSymlinks, rootDirs, hostEtc };
-  }
-
   /** Runs `true` through the full sandbox path; returns "" when it works, else why not. */
   private async probeSandbox(): Promise<string> {
     const uid = this.isRoot ? this.uids.acquire() : null;
@@ -393,27 +328,7 @@ export class LocalExecutor implements Executor {
     const workDir = path.join(this.workRoot, `.probe-${process.pid}-${randomBytes(4).toString("hex")}`);
     try {
       await createWorkDir(workDir, uid === null ? null : { uid, gid: uid });
-      const argv = this.sandboxArgv(["true"], workDir, uid, [], 64);
-      const child = spawn(argv[0] as string, argv.slice(1), {
-        stdio: ["ignore", "ignore", "pipe", "pipe", "pipe"],
-        env: { PATH: "/usr/bin:/bin" },
-        timeout: 15_000,
-      });
-      (child.stdio[ARGS_FD] as NodeJS.WritableStream).on("error", () => undefined);
-      (child.stdio[ARGS_FD] as NodeJS.WritableStream).end(envArgsData({ PATH: "/usr/bin:/bin" }));
-      let stderr = "";
-      let status = "";
-      child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
-      (child.stdio[STATUS_FD] as NodeJS.ReadableStream).on("data", (d: Buffer) => (status += d.toString()));
-      const code = await new Promise<number | null>((resolve) => {
-        child.on("error", (err) => {
-          stderr += err.message;
-          resolve(null);
-        });
-        child.on("close", (c) => resolve(c));
-      });
-      if (code === 0 && status.includes('"child-pid"')) return "";
-      return `bubblewrap does not work here (a sandboxed \`true\` exited ${code}: ${stderr.trim() || "no message"})`;
+      return await probeSandboxArgv(this.sandboxArgv(["true"], workDir, uid, [], 64));
     } catch (err) {
       return `bubblewrap probe failed: ${(err as Error).message}`;
     } finally {
@@ -485,9 +400,9 @@ export class LocalExecutor implements Executor {
     };
     this.active.set(key, a);
 
-    const specProblem = checkSpec(request.spec);
-    if (specProblem !== null) {
-      this.report(a, { state: "failed", reason: `invalid_spec: ${specProblem}`, exitCode: null });
+    const problem = specProblem(request.spec);
+    if (problem !== null) {
+      this.report(a, { state: "failed", reason: `invalid_spec: ${problem}`, exitCode: null });
       this.forget(a);
       return;
     }
@@ -910,24 +825,4 @@ export class LocalExecutor implements Executor {
     await Promise.all([...this.active.values()].map((a) => this.cancel(a.request.runId, a.request.attempt)));
     await tearDownCgroups(this.cgroups);
   }
-}
-
-/** Why the local executor cannot run this spec, or null. (Input file paths are checked in prepare.) */
-function checkSpec(spec: JobSpec): string | null {
-  if (!Array.isArray(spec.command) || spec.command.length === 0) return "command is empty";
-  for (const arg of spec.command) {
-    if (typeof arg !== "string" || arg.includes("\0"))
-      return "command arguments must be strings without NUL bytes";
-  }
-  if (spec.command[0] === "") return "command[0] is empty";
-  for (const [k, v] of Object.entries(spec.env ?? {})) {
-    const problem = envProblem(k, String(v));
-    if (problem) return problem;
-  }
-  const l = spec.limits;
-  for (const field of ["cpuSeconds", "wallSeconds", "memoryMB", "processes", "outputBytes"] as const) {
-    if (!(typeof l?.[field] === "number" && Number.isFinite(l[field]) && l[field] > 0))
-      return `limit ${field} must be a positive number`;
-  }
-  return null;
 }
