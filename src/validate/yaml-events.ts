@@ -45,10 +45,12 @@ export interface EventStream {
 
 function startOf(e: Event): number {
   switch (e.type) {
-    case SCALAR:
-      return (e as ScalarEvent).anchorStart >= 0
-        ? Math.min((e as ScalarEvent).anchorStart, (e as ScalarEvent).valueStart)
-        : (e as ScalarEvent).valueStart;
+    case SCALAR: {
+      const se = e as ScalarEvent;
+      // Point at the opening quote of a quoted scalar, not inside it.
+      const value = se.style === 2 || se.style === 3 ? se.valueStart - 1 : se.valueStart;
+      return se.anchorStart >= 0 ? Math.min(se.anchorStart, value) : value;
+    }
     case MAPPING:
     case SEQUENCE:
       return (e as { start: number }).start;
@@ -245,6 +247,16 @@ export function parseStream(text: string, limits: EventLimits): EventStream {
   return { text, events, documents };
 }
 
+/** A mapping key as the constructor turns it into a property name. */
+function keyText(text: string, e: ScalarEvent): string {
+  const raw = getScalarValue(text, e);
+  if (e.tagStart >= 0) {
+    const tagged = resolveTagged(text.slice(e.tagStart, e.tagEnd), raw);
+    if (tagged !== undefined) return String(tagged.value);
+  }
+  return e.style === PLAIN ? String(resolvePlain(raw)) : raw;
+}
+
 /** Offset of the node at `path` inside a document (or of its deepest existing ancestor). */
 export function locateOffset(
   stream: EventStream,
@@ -263,7 +275,7 @@ export function locateOffset(
       while (j < events.length && events[j]!.type !== POP) {
         const k = events[j]!;
         const afterKey = skipNode(events, j);
-        if (k.type === SCALAR && getScalarValue(text, k as ScalarEvent) === String(seg)) {
+        if (k.type === SCALAR && keyText(text, k as ScalarEvent) === String(seg)) {
           found = afterKey;
           offset = startOf(k);
           break;

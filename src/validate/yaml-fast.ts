@@ -136,6 +136,7 @@ class FlowReader {
   constructor(
     private readonly text: string,
     private readonly end: number,
+    private readonly pos?: Positions,
   ) {}
 
   skip(): void {
@@ -207,6 +208,7 @@ class FlowReader {
       this.skip();
       if (this.i >= this.end) throw BAIL;
       if (isMap) {
+        const keyAt = this.i;
         const keyStart = t.charCodeAt(this.i);
         const k = this.item(true);
         if (typeof k === "object" && k !== null) throw BAIL;
@@ -221,8 +223,10 @@ class FlowReader {
         const v = c === 44 || c === 125 ? null : this.item(false);
         const key = String(k);
         if (Object.hasOwn(obj, key) || key === "<<" || key === "__proto__") throw BAIL;
+        record(this.pos, obj, key, keyAt);
         obj[key] = v;
       } else {
+        record(this.pos, arr, arr.length, this.i);
         const v = this.item(false);
         this.skip();
         if (t.charCodeAt(this.i) === 58) throw BAIL; // a single-pair mapping inside a sequence
@@ -249,8 +253,8 @@ class FlowReader {
 }
 
 /** A flow collection starting at `at`; returns it and the index after it. */
-function flow(text: string, at: number, end: number): [unknown, number] {
-  const r = new FlowReader(text, end);
+function flow(text: string, at: number, end: number, pos?: Positions): [unknown, number] {
+  const r = new FlowReader(text, end, pos);
   r.i = at;
   const v = r.collection();
   return [v, r.i];
@@ -259,12 +263,23 @@ function flow(text: string, at: number, end: number): [unknown, number] {
 /** Deeper documents take the general path, which has its own limits. */
 const MAX_DEPTH = 100;
 
+/** Offsets of keys and items, recorded only when positions are asked for (see `locateFast`). */
+export type Positions = Map<object, Map<string | number, number>>;
+
+function record(pos: Positions | undefined, container: object, key: string | number, offset: number): void {
+  if (pos === undefined) return;
+  let m = pos.get(container);
+  if (m === undefined) pos.set(container, (m = new Map()));
+  m.set(key, offset);
+}
+
 class Parser {
   i = 0;
   depth = 0;
   constructor(
     readonly text: string,
     readonly lines: Line[],
+    readonly pos?: Positions,
   ) {}
 
   /** The next significant line, skipping blank and comment lines. */
@@ -352,6 +367,7 @@ class Parser {
       if (colon < 0) throw BAIL;
       const key = this.key(at, colon);
       if (key === "<<" || key === "__proto__" || Object.hasOwn(obj, key)) throw BAIL;
+      record(this.pos, obj, key, at);
       this.i++;
       obj[key] = this.value(col, colon + 1, l);
       l = this.peek();
@@ -382,10 +398,14 @@ class Parser {
       while (c < l.end && t.charCodeAt(c) === SPACE) c++;
       if (c >= l.end || (t.charCodeAt(c) === 35 && t.charCodeAt(c - 1) === SPACE)) {
         this.i++;
+        if (this.pos !== undefined) {
+          const next = this.peek();
+          record(this.pos, arr, arr.length, next !== undefined && next.indent > col ? next.at : dash);
+        }
         arr.push(this.nested(col, false));
       } else if (t.charCodeAt(c) === 45 && (c + 1 === l.end || t.charCodeAt(c + 1) === SPACE)) {
         throw BAIL; // "- - x"
-      } else if (this.keyEnd(c, l.end) >= 0) {
+      } else if ((record(this.pos, arr, arr.length, c), this.keyEnd(c, l.end) >= 0)) {
         // A compact mapping: "- key: value" continues on lines indented to `c`.
         arr.push(this.mapping(c - l.at + l.indent, l, c));
       } else {
@@ -436,7 +456,7 @@ class Parser {
       return v;
     }
     if (ch === 91 || ch === 123) {
-      const [v, n] = flow(t, c, l.end);
+      const [v, n] = flow(t, c, l.end, this.pos);
       afterValue(t, n, l.end);
       return v;
     }
@@ -599,11 +619,11 @@ export function splitSegments(text: string): Segment[] | undefined {
  * Parses one segment. Returns `{ value }`, or undefined when the segment uses anything this parser
  * does not handle (the caller then parses it with js-yaml's event parser).
  */
-export function parseSegment(text: string, seg: Segment): { value: unknown } | undefined {
+export function parseSegment(text: string, seg: Segment, pos?: Positions): { value: unknown } | undefined {
   if (!seg.hasContent) return { value: null };
   if (UNSUPPORTED.test(seg.end - seg.start < text.length ? text.slice(seg.start, seg.end) : text))
     return undefined;
-  const p = new Parser(text, seg.lines);
+  const p = new Parser(text, seg.lines, pos);
   const first = p.peek();
   if (first === undefined) return { value: null };
   try {
@@ -615,6 +635,32 @@ export function parseSegment(text: string, seg: Segment): { value: unknown } | u
     // A stack overflow on absurd nesting, or anything unforeseen: let the general path decide.
     return undefined;
   }
+}
+
+/**
+ * Offset of the node at `path` in a segment the line parser handles: the segment is parsed again,
+ * this time recording positions (done only for documents with findings). Mapping entries point at
+ * their key, sequence items at the item. Undefined if the segment cannot be parsed this way.
+ */
+export function locateFast(
+  text: string,
+  seg: Segment,
+  path: readonly (string | number)[],
+): number | undefined {
+  const pos: Positions = new Map();
+  const parsed = parseSegment(text, seg, pos);
+  if (parsed === undefined) return undefined;
+  const first = seg.lines.find((l) => l.at < l.end && text.charCodeAt(l.at) !== 35);
+  let offset = first?.at ?? seg.start;
+  let cur: unknown = parsed.value;
+  for (const step of path) {
+    if (typeof cur !== "object" || cur === null) break;
+    const at = pos.get(cur)?.get(Array.isArray(cur) ? Number(step) : String(step));
+    if (at === undefined) break;
+    offset = at;
+    cur = (cur as Record<string | number, unknown>)[step];
+  }
+  return offset;
 }
 
 /** Convenience for tests: all documents of a stream, or undefined if any segment needs the general path. */

@@ -14,7 +14,7 @@ import { ruleDefinition } from "./rules.ts";
 import { YAMLException } from "js-yaml";
 import { locateOffset, parseStream } from "./yaml-events.ts";
 import type { EventStream } from "./yaml-events.ts";
-import { parseSegment, splitSegments } from "./yaml-fast.ts";
+import { locateFast, parseSegment, splitSegments } from "./yaml-fast.ts";
 import type { Segment } from "./yaml-fast.ts";
 import { resolvePlain } from "./yaml-scalars.ts";
 
@@ -339,7 +339,9 @@ function segmentedLoad(
       let stream: EventStream | undefined;
       const line = seg.firstLine + 1;
       const locate = (path: readonly (string | number)[]) => {
-        // Positions come from the event parser, run on this document only when a finding needs one.
+        // Positions are recorded by parsing this document again, only when a finding needs one.
+        const offset = locateFast(text, seg, path);
+        if (offset !== undefined) return lines.pos(offset);
         try {
           stream ??= parseStream(text.slice(seg.start, seg.end), { ...eventLimits, maxAliases: 10_000 });
         } catch {

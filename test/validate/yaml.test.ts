@@ -3,8 +3,9 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { isDeepStrictEqual } from "node:util";
 import { loadDocuments } from "../../src/validate/yaml-loader.ts";
-import { parseStream } from "../../src/validate/yaml-events.ts";
-import { parseFast } from "../../src/validate/yaml-fast.ts";
+import { readFileSync } from "node:fs";
+import { locateOffset, parseStream } from "../../src/validate/yaml-events.ts";
+import { locateFast, parseFast, parseSegment, splitSegments } from "../../src/validate/yaml-fast.ts";
 import { resolvePlain } from "../../src/validate/yaml-scalars.ts";
 import { validateDocuments } from "../../src/validate/index.ts";
 
@@ -213,6 +214,42 @@ describe("the line parser agrees with the event parser", () => {
         events,
       );
     });
+
+  it("positions: the line parser and the event parser locate every path alike", () => {
+    const paths = (v: unknown, prefix: (string | number)[] = []): (string | number)[][] => {
+      if (typeof v !== "object" || v === null) return [prefix];
+      const entries: [string | number, unknown][] = Array.isArray(v)
+        ? v.map((x, i) => [i, x])
+        : Object.entries(v);
+      return [prefix, ...entries.flatMap(([k, x]) => paths(x, [...prefix, k]))];
+    };
+    const texts = [...samples, readFileSync("test/validate/fixtures/manifests/valid/app.yaml", "utf8")];
+    let compared = 0;
+    for (const text of texts) {
+      const segs = splitSegments(text)!;
+      for (const seg of segs) {
+        if (!seg.hasContent) continue;
+        const parsed = parseSegment(text, seg);
+        assert.ok(parsed !== undefined);
+        const stream = parseStream(text.slice(seg.start, seg.end), {
+          maxAliases: 100,
+          maxNodes: 1e6,
+          maxDepth: 100,
+        });
+        for (const path of paths(parsed.value)) {
+          const fast = locateFast(text, seg, path);
+          const slow = seg.start + locateOffset(stream, stream.documents[0]!, path);
+          assert.equal(
+            fast,
+            slow,
+            `${JSON.stringify(path)} in ${JSON.stringify(text.slice(seg.start, seg.end))}`,
+          );
+          compared++;
+        }
+      }
+    }
+    assert.ok(compared > 100);
+  });
 
   it("bails out (rather than guessing) on what it does not handle", () => {
     for (const text of [
