@@ -21,6 +21,7 @@ export { ConfigError, parseConfig, DEFAULT_JOB_NAME_PATTERN, DEFAULT_RECOMMENDED
 export type { RuleDefinition, RuleCategory } from "./rules.ts";
 export { RULES, ruleDefinition } from "./rules.ts";
 export { validateObject, validateObjects, validateDocuments } from "./validate.ts";
+export { assertValidObjects } from "./guard.ts";
 export { loadDocuments } from "./yaml-loader.ts";
 export { SchemaSet, SchemaSetError, KUBERNETES_VERSION } from "./schema-set.ts";
 export { renderPlanText, summarize } from "./plan.ts";

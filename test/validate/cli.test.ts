@@ -129,16 +129,59 @@ describe("inputs", () => {
   it("worker threads give the same results as in-process validation", async () => {
     const dir = mkdtempSync(join(tmpdir(), "gantry-validate-"));
     mkdirSync(join(dir, "m"));
+    // Over the in-process threshold (512 KiB), in one big file and many small ones, with errors
+    // whose line numbers must survive the split into chunks.
     const docs = Array.from(
-      { length: 3000 },
+      { length: 6000 },
       (_, i) =>
-        `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c${i}\n  namespace: n\ndata:\n  k: ${i % 7 === 0 ? "[1]" : `"v${i}"`}\n`,
+        `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c${i}\n  namespace: n\n  labels: {team: platform, tier: backend}\ndata:\n  k: ${i % 7 === 0 ? "[1]" : `"v${i}"`}\n  description: "${"x".repeat(40)}"\n`,
     );
     writeFileSync(join(dir, "m", "big.yaml"), docs.join("---\n"));
+    for (let f = 0; f < 40; f++)
+      writeFileSync(join(dir, "m", `small-${f}.yaml`), docs.slice(f * 50, f * 50 + 50).join("---\n"));
     const one = await run([join(dir, "m"), "--format", "json", "--workers", "1"]);
     const three = await run([join(dir, "m"), "--format", "json", "--workers", "3"]);
     assert.equal(one.code, 1);
     assert.equal(three.out, one.out);
+    const report = JSON.parse(one.out) as { results: { line: number; documentIndex: number }[] };
+    assert.equal(report.results.length, 8000);
+    assert.deepEqual(
+      report.results.slice(0, 3).map((r) => [r.documentIndex, r.line]),
+      [
+        [0, 1],
+        [1, 11],
+        [2, 21],
+      ],
+    );
+    assert.deepEqual([report.results[5999]!.documentIndex, report.results[5999]!.line], [5999, 59991]);
+  });
+
+  it("workers also start without the bundled entry (tsx bootstrap)", async () => {
+    const { Worker } = await import("node:worker_threads");
+    const { schemaBundleUrl } = await import("../../src/validate/schema-set.ts");
+    const worker = new Worker(new URL("../../src/validate/validate-worker-bootstrap.mjs", import.meta.url), {
+      workerData: { options: {}, schemaBundleUrl: schemaBundleUrl() },
+    });
+    const reply = await new Promise<{ results: { status: string }[] }>((resolve, reject) => {
+      worker.on("message", resolve);
+      worker.on("error", reject);
+      worker.postMessage({
+        id: 0,
+        chunks: [
+          {
+            file: "x.yaml",
+            text: "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: b}\n",
+            docOffset: 0,
+            lineOffset: 0,
+          },
+        ],
+      });
+    });
+    await worker.terminate();
+    assert.deepEqual(
+      reply.results.map((r) => r.status),
+      ["valid"],
+    );
   });
 });
 

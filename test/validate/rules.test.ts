@@ -4,7 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { RULES, validateDocuments, validateObjects } from "../../src/validate/index.ts";
+import { GantryError } from "../../src/core/errors.ts";
+import { RULES, assertValidObjects, validateDocuments, validateObjects } from "../../src/validate/index.ts";
 import type { ObjectResult, ValidateOptions } from "../../src/validate/index.ts";
 import { applyServerDryRun } from "../../src/validate/server-dry-run.ts";
 import type { DryRunClient } from "../../src/validate/server-dry-run.ts";
@@ -200,6 +201,23 @@ describe("validation rules", () => {
     assert.equal(results[1]!.server?.status, "rejected");
     assert.equal(results[1]!.status, "invalid");
     assert.deepEqual(rulesOf([results[1]!]), ["server-dry-run"]);
+  });
+});
+
+describe("the guard before the cluster", () => {
+  it("returns the results when every object is valid, throws a coded error naming the problems otherwise", () => {
+    assert.equal(assertValidObjects([baseJob()], JOB_MODE).length, 1);
+    const bad = baseJob();
+    ctr(bad)["securityContext"]["privileged"] = true;
+    assert.throws(
+      () => assertValidObjects([baseJob(), bad]),
+      (err: unknown) =>
+        err instanceof GantryError &&
+        err.code === "GANTRY_ERR_VALIDATION" &&
+        /Job\/arb-tuning-s1-w1-0: \[policy-privileged\] container "main" runs privileged \(fix: /.test(
+          err.message,
+        ),
+    );
   });
 });
 
