@@ -55,6 +55,8 @@ export interface ObjectResult {
   kind?: string;
   name?: string;
   namespace?: string;
+  /** Set for kinds that live outside namespaces (Namespace, ClusterRole, …). */
+  clusterScoped?: boolean;
   status: ObjectStatus;
   /** Why a skipped object was skipped. */
   skipReason?: string;

@@ -20,7 +20,8 @@ export function summarize(report: ValidationReport): PlanSummary {
   const counted = report.results.filter((r) => r.status !== "skipped");
   const namespaces = new Set<string>();
   for (const r of counted)
-    if (r.kind !== undefined || r.name !== undefined) namespaces.add(r.namespace ?? "default");
+    if ((r.kind !== undefined || r.name !== undefined) && r.clusterScoped !== true)
+      namespaces.add(r.namespace ?? "default");
   let errors = 0;
   let warnings = 0;
   for (const r of counted)

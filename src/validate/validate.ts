@@ -143,6 +143,7 @@ export function validateObject(
       );
     } else {
       namespaced = schema.namespaced;
+      if (!namespaced) result.clusterScoped = true;
       const issues: SchemaIssue[] = [];
       schema.check(obj, [], issues);
       for (const issue of issues.slice(0, MAX_SCHEMA_FINDINGS)) {
