@@ -544,6 +544,11 @@ class Parser {
 // eslint-disable-next-line no-control-regex -- control characters are exactly what this looks for
 const UNSUPPORTED = /[\t\r\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufeff]|^(%|\.\.\.)/m;
 
+/** Whether the whole stream is free of what the line parser never handles (one scan for all segments). */
+export function isCleanText(text: string): boolean {
+  return !UNSUPPORTED.test(text);
+}
+
 /** One `---`-separated piece of a stream. */
 export interface Segment {
   start: number;
@@ -619,9 +624,17 @@ export function splitSegments(text: string): Segment[] | undefined {
  * Parses one segment. Returns `{ value }`, or undefined when the segment uses anything this parser
  * does not handle (the caller then parses it with js-yaml's event parser).
  */
-export function parseSegment(text: string, seg: Segment, pos?: Positions): { value: unknown } | undefined {
+export function parseSegment(
+  text: string,
+  seg: Segment,
+  pos?: Positions,
+  textIsClean = false,
+): { value: unknown } | undefined {
   if (!seg.hasContent) return { value: null };
-  if (UNSUPPORTED.test(seg.end - seg.start < text.length ? text.slice(seg.start, seg.end) : text))
+  if (
+    !textIsClean &&
+    UNSUPPORTED.test(seg.end - seg.start < text.length ? text.slice(seg.start, seg.end) : text)
+  )
     return undefined;
   const p = new Parser(text, seg.lines, pos);
   const first = p.peek();

@@ -14,7 +14,7 @@ import { ruleDefinition } from "./rules.ts";
 import { YAMLException } from "js-yaml";
 import { locateOffset, parseStream } from "./yaml-events.ts";
 import type { EventStream } from "./yaml-events.ts";
-import { locateFast, parseSegment, splitSegments } from "./yaml-fast.ts";
+import { isCleanText, locateFast, parseSegment, splitSegments } from "./yaml-fast.ts";
 import type { Segment } from "./yaml-fast.ts";
 import { resolvePlain } from "./yaml-scalars.ts";
 
@@ -332,9 +332,10 @@ function segmentedLoad(
   const lines = new LineIndex(text);
   const eventLimits = { maxAliases: maxAliasCount, maxNodes: MAX_EXPANDED_VALUES, maxDepth: FAST_MAX_DEPTH };
   const out: LoadedDocument[] = [];
+  const clean = isCleanText(text);
   for (const seg of segments) {
     if (!seg.marked && !seg.hasContent) continue;
-    const fast = parseSegment(text, seg);
+    const fast = parseSegment(text, seg, undefined, clean);
     if (fast !== undefined) {
       let stream: EventStream | undefined;
       const line = seg.firstLine + 1;

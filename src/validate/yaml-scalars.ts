@@ -17,6 +17,10 @@ const CONSTANTS = new Map<string, unknown>([
   ...["-.inf", "-.Inf", "-.INF"].map((s) => [s, -Infinity] as const),
 ]);
 
+/** First letters of the YAML 1.1 constants (y, yes, n, no, true, false, on, off, null). */
+const MAY_BE_CONSTANT: boolean[] = [];
+for (const ch of "yYnNtTfFoO") MAY_BE_CONSTANT[ch.charCodeAt(0)] = true;
+
 const GO_INT = /^([-+]?)(?:0[xX]([0-9a-fA-F]+)|0[oO]([0-7]+)|0[bB]([01]+)|0([0-7]*)|([1-9][0-9]*))$/;
 const YAML_FLOAT = /^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$/;
 const GO_FLOAT = /^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$|^[-+]?(inf|infinity|nan)$/i;
@@ -36,6 +40,9 @@ function goInt(s: string): number | undefined {
 
 /** The value of an untagged plain scalar. */
 export function resolvePlain(s: string): unknown {
+  const c0 = s.charCodeAt(0);
+  // Most scalars (names, images, keys) start with a letter no constant starts with: done.
+  if (((c0 >= 97 && c0 <= 122) || (c0 >= 65 && c0 <= 90)) && !MAY_BE_CONSTANT[c0]) return s;
   const known = CONSTANTS.get(s);
   if (known !== undefined || CONSTANTS.has(s)) return known;
   const c = s.charCodeAt(0);
