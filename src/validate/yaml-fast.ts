@@ -227,6 +227,8 @@ class FlowReader {
         obj[key] = v;
       } else {
         record(this.pos, arr, arr.length, this.i);
+        const c0 = t.charCodeAt(this.i);
+        if (c0 === 44 || c0 === close) throw BAIL; // `[a, , b]`: an empty entry is not YAML
         const v = this.item(false);
         this.skip();
         if (t.charCodeAt(this.i) === 58) throw BAIL; // a single-pair mapping inside a sequence

@@ -262,6 +262,10 @@ describe("the line parser agrees with the event parser", () => {
       "a: [1,\n  2]\n",
       "<<: {a: 1}\n",
       "- - a\n",
+      "a: [1, , 2]\n",
+      "a: b: c\n",
+      "a: |2\n   x\n",
+      "a: {b}\n",
     ])
       assert.equal(parseFast(text), undefined, JSON.stringify(text));
   });
