@@ -35,6 +35,8 @@ export interface ValidateOptions {
   maxBytes?: number;
   maxDocuments?: number;
   maxAliasCount?: number;
+  /** False reads YAML with js-yaml's event parser only, never the faster line parser (for tests). */
+  lineParser?: boolean;
 }
 
 export const DEFAULT_RECOMMENDED_LABELS = ["app", "session_id", "worker_id", "component"] as const;

@@ -254,6 +254,7 @@ export function validateDocuments(
     ...(options.maxBytes === undefined ? {} : { maxBytes: options.maxBytes }),
     ...(options.maxDocuments === undefined ? {} : { maxDocuments: options.maxDocuments }),
     ...(options.maxAliasCount === undefined ? {} : { maxAliasCount: options.maxAliasCount }),
+    ...(options.lineParser === undefined ? {} : { lineParser: options.lineParser }),
   };
   return validateLoaded(loadDocuments(text, file, limits), options, schemaSetFor(options), objects);
 }

@@ -22,6 +22,8 @@ export interface LoadLimits {
   maxBytes?: number;
   maxDocuments?: number;
   maxAliasCount?: number;
+  /** False skips the line parser (only js-yaml's event parser); for differential tests. */
+  lineParser?: boolean;
 }
 
 /** Deepest nesting (block indentation columns or flow brackets) accepted before parsing. */
@@ -389,7 +391,7 @@ function segmentedLoad(
 export function loadDocuments(text: string, file: string, limits: LoadLimits = {}): LoadedDocument[] {
   const maxBytes = limits.maxBytes ?? DEFAULT_MAX_BYTES;
   if (text.length > maxBytes || Buffer.byteLength(text) > maxBytes) return carefulLoad(text, file, limits);
-  const segments = splitSegments(text);
+  const segments = limits.lineParser === false ? undefined : splitSegments(text);
   if (segments !== undefined) {
     const docs = segmentedLoad(text, file, segments, limits.maxAliasCount ?? DEFAULT_MAX_ALIAS_COUNT);
     if (docs !== undefined && docs.length <= (limits.maxDocuments ?? DEFAULT_MAX_DOCUMENTS)) return docs;

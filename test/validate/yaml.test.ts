@@ -328,3 +328,23 @@ describe("the line parser agrees with the event parser", () => {
     assert.ok(compared > 200, `only ${compared} samples compared`);
   });
 });
+
+describe("the whole pipeline, with and without the line parser", () => {
+  it("gives identical results (values, findings, lines and columns) on a generated corpus", async () => {
+    const { generateCorpus } = await import("../../bench/validate-corpus.ts");
+    const { mkdtempSync, readdirSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const dir = mkdtempSync(join(tmpdir(), "gantry-corpus-"));
+    generateCorpus(dir, 1500, 99, 0.4);
+    let objects = 0;
+    for (const f of readdirSync(dir).sort()) {
+      const text = readFileSync(join(dir, f), "utf8");
+      const fast = validateDocuments(text, { strict: true }, f);
+      const slow = validateDocuments(text, { strict: true, lineParser: false }, f);
+      assert.deepEqual(fast, slow, f);
+      objects += fast.length;
+    }
+    assert.ok(objects >= 1500);
+  });
+});
