@@ -8,7 +8,7 @@
  *   node --import tsx bench/validate.ts [--resources 12000] [--workers 2] [--runs 3]
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { availableParallelism, homedir, loadavg } from "node:os";
 import { basename, join } from "node:path";
 import { parseArgs } from "node:util";
@@ -226,5 +226,52 @@ if (kcModuleDir !== "" && existsSync(large)) {
   }
   process.stdout.write(
     `\nkubeconform's fixtures/valid_large.yaml (100,000 ConfigMaps in one List): gantry ${g.toFixed(0)} ms (${((100_000 / g) * 1000).toFixed(0)}/s), kubeconform ${k.toFixed(0)} ms (${((100_000 / k) * 1000).toFixed(0)}/s), ratio ${(k / g).toFixed(2)}x\n`,
+  );
+}
+
+// Third check: agreement on every file of kubeconform's own test fixtures (counts of valid and
+// invalid resources per file; kubeconform's "errors" count as invalid).
+if (kcModuleDir !== "" && existsSync(join(kcModuleDir, "fixtures"))) {
+  const dir = join(kcModuleDir, "fixtures");
+  const files = readdirSync(dir)
+    .filter((f) => /\.(ya?ml|json)$/.test(f) && f !== "valid_large.yaml")
+    .sort();
+  const differing: string[] = [];
+  for (const f of files) {
+    const path = join(dir, f);
+    const g = JSON.parse(
+      timeRun("bash", [
+        join(root, "bin/gantry"),
+        "validate",
+        "--format",
+        "json",
+        "--config",
+        configFile,
+        path,
+      ]).stdout,
+    ) as GantryJson;
+    const gInvalid = g.results.filter((r) =>
+      r.findings.some((x) => x.severity === "error" && /^(schema|yaml)-/.test(x.rule)),
+    ).length;
+    const gValid = g.results.length - gInvalid;
+    const k = JSON.parse(
+      timeRun(kubeconform, [
+        "-strict",
+        "-summary",
+        "-output",
+        "json",
+        "-schema-location",
+        `${schemaDir}/{{ .ResourceKind }}{{ .KindSuffix }}.json`,
+        path,
+      ]).stdout,
+    ) as KcJson;
+    const kInvalid = k.summary.invalid + k.summary.errors;
+    if (gValid !== k.summary.valid || gInvalid !== kInvalid)
+      differing.push(
+        `  ${f}: gantry ${gValid} valid / ${gInvalid} invalid, kubeconform ${k.summary.valid} valid / ${kInvalid} invalid`,
+      );
+  }
+  process.stdout.write(
+    `kubeconform's test fixtures: ${files.length} files, ${differing.length} with different verdicts\n${differing.join("\n")}${differing.length > 0 ? "\n" : ""}`,
   );
 }
