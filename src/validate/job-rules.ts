@@ -8,13 +8,14 @@ import { asArray, asStr, containersOf, isObj, isWorkloadKind, podSpecOf } from "
 import type { Obj } from "./workload.ts";
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS1035_LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-/** Kinds whose names are DNS-1123 labels (no dots, at most 63). */
-const LABEL_NAME_KINDS = new Set(["Namespace", "Service"]);
-/** Kinds whose names only need to be valid path segments (RBAC names may hold ':'), or are free-form CRDs. */
+/**
+ * API groups whose kinds name objects with DNS-1123 subdomains (pkg/apis/*\/validation). Other
+ * groups (RBAC allows ':', CRDs are free-form) only need names that are valid path segments.
+ */
 const SUBDOMAIN_NAME_GROUPS = new Set([
   "",
-  "v1",
   "apps",
   "batch",
   "networking.k8s.io",
@@ -34,12 +35,17 @@ const MAX_NAME: Record<string, number> = { Job: 63, CronJob: 52 };
 
 function nameProblem(kind: string, apiVersion: string, name: string): string | undefined {
   const group = apiVersion.includes("/") ? apiVersion.split("/")[0]! : "";
-  if (LABEL_NAME_KINDS.has(kind) && group === "") {
+  if (group === "" && kind === "Service") {
+    if (name.length > 63 || !DNS1035_LABEL.test(name))
+      return "must be a DNS-1035 label: at most 63 lower-case alphanumerics or '-', starting with a letter and ending with an alphanumeric";
+    return undefined;
+  }
+  if (group === "" && kind === "Namespace") {
     if (name.length > 63 || !DNS1123_LABEL.test(name))
       return "must be a DNS-1123 label: at most 63 lower-case alphanumerics or '-', starting and ending with an alphanumeric";
     return undefined;
   }
-  if (!SUBDOMAIN_NAME_GROUPS.has(group) || group === "rbac.authorization.k8s.io") {
+  if (!SUBDOMAIN_NAME_GROUPS.has(group)) {
     if (name === "." || name === ".." || /[/%]/.test(name))
       return "may not be '.' or '..' or contain '/' or '%'";
     return undefined;

@@ -139,8 +139,9 @@ const defs: RuleDefinition[] = [
     id: "metadata-name-invalid",
     category: "job",
     severity: "error",
-    description: "metadata.name is not a valid DNS-1123 name",
-    fix: "use at most 253 (63 for Jobs, Services and Namespaces) lower-case alphanumerics, '-' or '.', starting and ending with an alphanumeric",
+    description:
+      "metadata.name is not a valid name for its kind (DNS-1123 subdomain or label, DNS-1035 for Services)",
+    fix: "use at most 253 (63 for Jobs, Services and Namespaces; 52 for CronJobs) lower-case alphanumerics, '-' or '.', starting and ending with an alphanumeric",
   },
   {
     id: "namespace-missing",

@@ -204,6 +204,24 @@ describe("validation rules", () => {
   });
 });
 
+describe("names by kind", () => {
+  const named = (apiVersion: string, kind: string, name: string) =>
+    validateObjects([{ apiVersion, kind, metadata: { name, namespace: "n" } }], {})[0]!.findings.some(
+      (f) => f.rule === "metadata-name-invalid",
+    );
+  it("follows the API server's name rules", () => {
+    assert.equal(named("v1", "Service", "1web"), true, "Services start with a letter (DNS-1035)");
+    assert.equal(named("v1", "Service", "web-1"), false);
+    assert.equal(named("v1", "Namespace", "team.a"), true, "Namespaces are DNS-1123 labels");
+    assert.equal(named("v1", "ConfigMap", "app.config-1"), false, "most kinds take DNS-1123 subdomains");
+    assert.equal(named("v1", "ConfigMap", "App"), true);
+    assert.equal(named("batch/v1", "Job", "j".repeat(64)), true, "Job names end up in a label: 63 at most");
+    assert.equal(named("batch/v1", "CronJob", "c".repeat(53)), true, "CronJob names: 52 at most");
+    assert.equal(named("rbac.authorization.k8s.io/v1", "ClusterRole", "system:aggregate-to-view"), false);
+    assert.equal(named("example.com/v1", "Widget", "Any_Name"), false, "CRD names are only path segments");
+  });
+});
+
 describe("the guard before the cluster", () => {
   it("returns the results when every object is valid, throws a coded error naming the problems otherwise", () => {
     assert.equal(assertValidObjects([baseJob()], JOB_MODE).length, 1);
