@@ -166,18 +166,24 @@ export class Dispatcher {
     try {
       while (this.running) {
         const claimed = await this.dispatchQueuedRuns(batch);
-        if (claimed < batch) break;
+        if (claimed === 0) break;
       }
     } catch (err) {
       this.options.logger.error({ err }, "dispatch pass failed; retrying on the next poll");
     }
   }
 
-  /** Claims up to `batch` runs and launches them; returns how many were claimed. */
+  /**
+   * Claims up to `batch` runs and launches them; returns how many were claimed. Attempts this
+   * process already runs count against the cap before asking the store, so a full executor costs
+   * no claim transaction (the store's count stays the authority across processes).
+   */
   async dispatchQueuedRuns(batch: number): Promise<number> {
     const executor = this.requireExecutor();
+    const room = this.options.maxActiveRuns - (await executor.activeAttempts()).size - this.launching.size;
+    if (room <= 0) return 0;
     const claimed = await this.options.store.claimQueuedRuns({
-      batch,
+      batch: Math.min(batch, room),
       maxActive: this.options.maxActiveRuns,
       maxActivePerOwner: this.options.maxActivePerOwner,
       executor: executor.name,
