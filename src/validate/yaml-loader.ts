@@ -4,7 +4,15 @@
  * stay strings, `<<` merges), with limits so hostile input is refused instead of hanging or crashing:
  * input size, document count, nesting depth and alias expansions.
  *
- * Positions are kept: `locate(path)` maps a finding's path back to a line and column.
+ * Three paths, fastest first, each document taking the first that handles it:
+ * 1. the line parser (yaml-fast.ts) for the block-style YAML nearly every manifest is written in;
+ * 2. js-yaml's event parser (yaml-events.ts) for everything else, and for syntax errors;
+ * 3. the `yaml` package ("careful"), for streams the others refuse (deep nesting, directives mixed
+ *    with errors), behind a pre-scan that refuses nesting deep enough to exhaust it.
+ * All three read scalars with the same rules (yaml-scalars.ts); differential tests hold 1 and 2 equal.
+ *
+ * Positions are kept: `locate(path)` maps a finding's path back to a line and column, computed only
+ * when a finding asks.
  */
 import type { Document, LineCounter, Node as YamlNode, ParsedNode } from "yaml";
 import { yamlLib } from "./yaml-lib.ts";
@@ -283,11 +291,11 @@ function pieceStarts(text: string): number[] {
 class NeedsCarefulPath extends Error {}
 
 /**
- * The fast path: js-yaml's event parser over the whole stream; if that fails, over each `---`
+ * The event path: js-yaml's event parser over the whole stream; if that fails, over each `---`
  * piece on its own, so one broken document does not hide the others. A piece that fails becomes a
  * `yaml-syntax` finding with js-yaml's line and column.
  */
-function fastLoad(text: string, file: string, maxAliasCount: number): LoadedDocument[] {
+function eventLoad(text: string, file: string, maxAliasCount: number): LoadedDocument[] {
   const limits = { maxAliases: maxAliasCount, maxNodes: MAX_EXPANDED_VALUES, maxDepth: FAST_MAX_DEPTH };
   const lines = new LineIndex(text);
   try {
@@ -398,7 +406,7 @@ export function loadDocuments(text: string, file: string, limits: LoadLimits = {
     if (docs !== undefined) return carefulLoad(text, file, limits);
   }
   try {
-    const docs = fastLoad(text, file, limits.maxAliasCount ?? DEFAULT_MAX_ALIAS_COUNT);
+    const docs = eventLoad(text, file, limits.maxAliasCount ?? DEFAULT_MAX_ALIAS_COUNT);
     if (docs.length <= (limits.maxDocuments ?? DEFAULT_MAX_DOCUMENTS)) return docs;
   } catch {
     // Deep nesting, directives or anything unusual: the careful path handles it.
