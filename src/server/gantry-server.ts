@@ -42,12 +42,20 @@ export const CREDENTIALS_FILE = "credentials.json";
 export async function startGantry(config: ServerConfig, options: StartOptions = {}): Promise<RunningGantry> {
   const logger = options.logger ?? pino({ level: config.logLevel, name: "gantry" });
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
-  const store = await openStore(
-    config.databaseUrl === undefined
-      ? { dataDir: join(config.dataDir, "db") }
-      : { databaseUrl: config.databaseUrl },
-  );
-  const cleanups: (() => Promise<void>)[] = [() => store.close()];
+  const unlock = config.databaseUrl === undefined ? await lockDataDir(config.dataDir) : async () => {};
+  let store: Store;
+  try {
+    store = await openStore(
+      config.databaseUrl === undefined
+        ? { dataDir: join(config.dataDir, "db") }
+        : { databaseUrl: config.databaseUrl },
+    );
+  } catch (err) {
+    await unlock();
+    throw err;
+  }
+  const openedStore = store;
+  const cleanups: (() => Promise<void>)[] = [unlock, () => openedStore.close()];
   const close = async (): Promise<void> => {
     for (const cleanup of cleanups.splice(0).reverse()) {
       await cleanup().catch((err: unknown) => logger.error({ err }, "shutdown step failed"));
