@@ -26,11 +26,19 @@ component_pids() {
   done
 }
 
+# True when the process exists and is not a zombie (an exited child nobody reaped yet, e.g. when
+# PID 1 does not reap orphans: kill -0 still succeeds on it).
+alive() {
+  local state
+  state="$(ps -o stat= -p "$1" 2>/dev/null)" || return 1
+  [[ -n "$state" && "$state" != Z* ]]
+}
+
 # True when every expected component has a live process.
 components_running() {
   local pid name n=0
   while read -r pid name; do
-    kill -0 "$pid" 2>/dev/null || return 1
+    alive "$pid" || return 1
     n=$((n + 1))
   done < <(component_pids)
   ((n >= 5)) # etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok-controller
@@ -38,22 +46,26 @@ components_running() {
 
 # Stops the cluster's processes (by the pids kwokctl recorded) and removes its state.
 delete_cluster() {
-  local pids pid name i
+  local pids pid name alive i
   pids="$(component_pids)"
   if [[ -x "$K8S_BIN_DIR/kwokctl" && -d "$CLUSTER_DIR" ]]; then
-    kwokctl_ delete cluster --kubeconfig "" >&2 || log "kwokctl delete cluster failed; stopping the processes directly"
+    # kwokctl edits the kubeconfig it is given; give it a throwaway one, not ~/.kube/config.
+    kwokctl_ delete cluster --kubeconfig "$RUN_DIR/kwokctl-kubeconfig" >&2 ||
+      log "kwokctl delete cluster failed; stopping the processes directly"
+    rm -f "$RUN_DIR/kwokctl-kubeconfig"
   fi
-  while read -r pid name; do
-    [[ -n "$pid" ]] || continue
-    for i in $(seq 50); do
-      kill -0 "$pid" 2>/dev/null || break
-      ((i == 1)) && kill -TERM "$pid" 2>/dev/null
-      ((i == 30)) && kill -KILL "$pid" 2>/dev/null
-      sleep 0.2
+  for i in $(seq 100); do
+    alive=""
+    while read -r pid name; do
+      [[ -n "$pid" ]] && alive "$pid" && alive+="$pid:$name "
+    done <<<"$pids"
+    [[ -n "$alive" ]] || break
+    for pid in $alive; do
+      ((i == 1)) && kill -TERM "${pid%%:*}" 2>/dev/null
+      ((i == 50)) && kill -KILL "${pid%%:*}" 2>/dev/null
     done
-    if kill -0 "$pid" 2>/dev/null; then
-      die "$name (pid $pid) is still running; stop it with: kill -9 $pid"
-    fi
-  done <<<"$pids"
+    sleep 0.1
+  done
+  [[ -z "$alive" ]] || die "still running after SIGKILL: $alive; stop them by hand (kill -9 <pid>)"
   rm -rf "$CLUSTER_DIR" "$RUN_DIR/stamp" "$KUBECONFIG_PATH" "$RUN_DIR/cluster.json"
 }

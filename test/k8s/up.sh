@@ -54,15 +54,10 @@ if healthy; then
   exit 0
 fi
 
-# Restart a stopped cluster of the same make (e.g. after a reboot); anything else starts afresh.
-if [[ -d "$CLUSTER_DIR" && -f "$RUN_DIR/stamp" && "$(cat "$RUN_DIR/stamp")" == "$want_stamp" ]]; then
-  log "cluster $CLUSTER_NAME exists but is not healthy; restarting it"
-  if ! kwokctl_ stop cluster >&2 || ! kwokctl_ start cluster --timeout 2m >&2; then
-    log "restart failed; recreating the cluster"
-    delete_cluster
-  fi
-elif [[ -d "$CLUSTER_DIR" || -f "$RUN_DIR/stamp" ]]; then
-  log "cluster $CLUSTER_NAME was made from something else (want: $want_stamp); recreating it"
+# Anything else (a process died, a reboot, other versions or Stages) starts afresh: creating takes
+# seconds, while a restarted controller manager or scheduler waits ~20 s for its old leader lease.
+if [[ -d "$CLUSTER_DIR" || -f "$RUN_DIR/stamp" ]]; then
+  log "cluster $CLUSTER_NAME is not healthy or was made from something else (want: $want_stamp); recreating it"
   delete_cluster
 fi
 
