@@ -75,6 +75,8 @@ interface ExecResult {
   stdout: string;
   stderr: string;
   status: V1Status;
+  /** The WebSocket subprotocol the API server chose. */
+  protocol: string;
 }
 
 async function exec(kc: KubeConfig, namespace: string, pod: string, command: string[], stdin?: string) {
@@ -97,7 +99,7 @@ async function exec(kc: KubeConfig, namespace: string, pod: string, command: str
       .then((ws) => {
         ws.on("close", () => {
           if (status === undefined) reject(new Error("the exec stream closed without a status"));
-          else resolve({ stdout: stdout.text, stderr: stderr.text, status });
+          else resolve({ stdout: stdout.text, stderr: stderr.text, status, protocol: ws.protocol });
         });
         ws.on("error", reject);
       }, reject);
@@ -118,6 +120,7 @@ test("exec over WebSocket returns stdout, stderr and the exit status", async (t)
   assert.equal(ok.stdout, "hello\n1\n");
   assert.equal(ok.stderr, "warn\n");
   assert.equal(ok.status.status, "Success");
+  assert.equal(ok.protocol, "v5.channel.k8s.io");
 
   const failed = await exec(kc, ns.name, "shell", ["sh", "-c", "echo partial; exit 3"]);
   assert.equal(failed.stdout, "partial\n");
