@@ -15,7 +15,8 @@ import { isGantryError } from "../../src/core/errors.ts";
 import type { JobSpec, Limits } from "../../src/core/workload.ts";
 import type { AttemptUpdate, ExecutorLogLine, ExecutorSink } from "../../src/executors/executor.ts";
 import { LocalExecutor } from "../../src/executors/local/index.ts";
-import { pidsByUid } from "../../src/executors/local/procs.ts";
+import { pidsByUid, pidsOfUid } from "../../src/executors/local/procs.ts";
+import { UidLocks } from "../../src/executors/local/uid-lock.ts";
 
 /** Records everything the executor reports; lets a test wait for an attempt's final update. */
 class RecordingSink implements ExecutorSink {
@@ -132,13 +133,16 @@ describe("LocalExecutor in a bubblewrap sandbox", { skip }, () => {
   });
 
   after(async () => {
-    await ex.shutdown();
-    assert.equal(await strayProcesses(), 0, "no process of a sandbox uid is left");
-    const left = readdirSync(workRoot).filter((e) => !e.startsWith("."));
-    assert.deepEqual(left, [], "every work directory was removed");
-    await new Promise((r) => setTimeout(r, 100));
-    assert.equal(readdirSync("/proc/self/fd").length, fdsBefore, "no file descriptor leaked");
-    rmSync(workRoot, { recursive: true, force: true });
+    try {
+      await ex.shutdown();
+      assert.equal(await strayProcesses(), 0, "no process of a sandbox uid is left");
+      const left = readdirSync(workRoot).filter((e) => !e.startsWith("."));
+      assert.deepEqual(left, [], "every work directory was removed");
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(readdirSync("/proc/self/fd").length, fdsBefore, "no file descriptor leaked");
+    } finally {
+      rmSync(workRoot, { recursive: true, force: true });
+    }
   });
 
   test("echo hello succeeds, reports running then succeeded, and logs the line", async () => {
@@ -644,6 +648,70 @@ test("start() refuses a work root the sandbox uids cannot reach", { skip }, asyn
   } finally {
     rmSync(closed, { recursive: true, force: true });
   }
+});
+
+describe("LocalExecutor sharing a machine", { skip }, () => {
+  test("two executors with the same uid range never run attempts under the same uid", async () => {
+    const roots = [0, 1].map(() => mkdtempSync(path.join(tmpdir(), "gantry-local-shared-")));
+    const sink = new RecordingSink();
+    const range = { first: 62080, last: 62083 };
+    const [a, b] = roots.map((workRoot) => new LocalExecutor({ workRoot, sink, uidRange: range })) as [
+      LocalExecutor,
+      LocalExecutor,
+    ];
+    try {
+      await a.start();
+      await b.start();
+      const reqs = [a, b, a, b].map((ex) => ({ ex, req: request(spec(["sleep", "1"])) }));
+      for (const { ex, req } of reqs) await ex.launch(req);
+      await new Promise((r) => setTimeout(r, 300));
+      const uids = new Set<number>();
+      for (let u = range.first; u <= range.last; u++) uids.add(u);
+      const running = await pidsByUid(uids);
+      assert.equal(running.size, 4, `4 attempts on 4 distinct uids: ${[...running.keys()].join(",")}`);
+      // The range is full now: a fifth attempt is refused as busy by either executor.
+      await assert.rejects(a.launch(request(spec(["true"]))), (err: unknown) => {
+        return isGantryError(err) && err.code === "GANTRY_ERR_EXECUTOR_BUSY";
+      });
+      for (const { req } of reqs) assert.equal((await sink.final(req.runId)).state, "succeeded");
+    } finally {
+      await a.shutdown();
+      await b.shutdown();
+      for (const r of roots) rmSync(r, { recursive: true, force: true });
+    }
+  });
+
+  test("start() kills orphans of a dead Gantry under free uids, and leaves a live owner's alone", async () => {
+    const workRoot = mkdtempSync(path.join(tmpdir(), "gantry-local-orphans-"));
+    const orphanUid = 62090;
+    const ownedUid = 62091;
+    const otherGantry = new UidLocks();
+    assert.equal(await otherGantry.tryLock(ownedUid), true);
+    const started = [orphanUid, ownedUid].map((uid) =>
+      spawn("sleep", ["30"], { uid, gid: uid, stdio: "ignore", detached: true }),
+    );
+    const closed = started.map((c) => new Promise((r) => c.on("close", r)));
+    const warnings: string[] = [];
+    const ex = new LocalExecutor({
+      workRoot,
+      sink: new RecordingSink(),
+      uidRange: { first: 62090, last: 62094 },
+      logger: { info() {}, error() {}, warn: (_o, msg) => warnings.push(msg ?? "") },
+    });
+    try {
+      await new Promise((r) => setTimeout(r, 100));
+      await ex.start();
+      assert.deepEqual(await pidsOfUid(orphanUid), [], "the orphan was killed");
+      assert.equal((await pidsOfUid(ownedUid)).length, 1, "the live owner's process was left alone");
+      assert.ok(warnings.some((w) => w.includes("orphaned")));
+    } finally {
+      await ex.shutdown();
+      for (const c of started) c.kill("SIGKILL");
+      await Promise.all(closed);
+      otherGantry.releaseAll();
+      rmSync(workRoot, { recursive: true, force: true });
+    }
+  });
 });
 
 describe("LocalExecutor in a sandbox without cgroups (rlimits only)", { skip }, () => {

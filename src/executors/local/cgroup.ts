@@ -120,7 +120,7 @@ export async function setUpCgroups(name: string, enabled: boolean): Promise<Cgro
 async function removeStaleGroups(base: string): Promise<void> {
   const entries = await readdir(base).catch(() => [] as string[]);
   for (const e of entries) {
-    const m = /^gantry-(\d+)-[0-9a-f]+$/.exec(e);
+    const m = /^gantry-(\d+)(-[0-9a-f]+)?$/.exec(e);
     if (!m || existsSync(`/proc/${m[1]}`)) continue;
     const dir = path.join(base, e);
     for (const child of await readdir(dir, { withFileTypes: true }).catch(() => [])) {

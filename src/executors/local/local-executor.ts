@@ -55,6 +55,7 @@ import {
 } from "./sandbox.ts";
 import { findTool, hostRootLayout, inspectBwrap, probeSandboxArgv, workRootProblem } from "./host.ts";
 import { specProblem } from "./spec-check.ts";
+import { UidLocks } from "./uid-lock.ts";
 import { UidPool } from "./uid-pool.ts";
 import { checkInputFiles, createWorkDir, InputFileError, removeWorkDir, writeInputFiles } from "./workdir.ts";
 
@@ -77,8 +78,10 @@ export interface LocalExecutorOptions {
   /** Run without bubblewrap (rlimits and cgroups only) when the sandbox does not work. Default false. */
   allowUnsandboxed?: boolean;
   /**
-   * Host uids dedicated to attempts, one per running attempt; no other user or executor may use
-   * them (every process of a uid is killed when its attempt ends). Default 61000–61999.
+   * Host uids dedicated to sandboxes, one per running attempt; no other user may use them (every
+   * process of a uid is killed when its attempt ends). Several Gantry processes on one machine may
+   * share the range: a host-wide lock per uid (uid-lock.ts) keeps their attempts apart.
+   * Default 61000–61999.
    */
   uidRange?: { first: number; last: number };
   logger?: LocalExecutorLogger;
@@ -157,6 +160,7 @@ export class LocalExecutor implements Executor {
   private readonly pollIntervalMs: number;
   private readonly bwrapPath: string | undefined;
   private readonly uids: UidPool;
+  private readonly uidLocks = new UidLocks();
   private readonly isRoot = process.getuid?.() === 0;
   private readonly active = new Map<string, Attempt>();
   private readonly finished = new Set<string>();
@@ -236,17 +240,7 @@ export class LocalExecutor implements Executor {
     );
 
     if (this.isRoot) {
-      // A crashed earlier Gantry may have left processes under our uids: never hand those out.
-      const range = new Set<number>();
-      for (let u = this.uids.first; u <= this.uids.last; u++) range.add(u);
-      const busy = await pidsByUid(range);
-      for (const [uid, pids] of busy) {
-        this.uids.block(uid);
-        this.log.warn(
-          { uid, pids },
-          "local executor: processes of a sandbox uid are running; that uid will not be used",
-        );
-      }
+      await this.reclaimOrphanedUids();
     } else {
       this.log.warn(
         {},
@@ -321,9 +315,57 @@ export class LocalExecutor implements Executor {
     }
   }
 
+  /**
+   * Processes of a sandbox uid that no live Gantry owns (its lock is free) are orphans of a Gantry
+   * that died — in practice only a sandbox's pid-1 caught by the crash while still being set up,
+   * blocked forever (bubblewrap arms --die-with-parent only after set-up). Kill them; a uid that
+   * cannot be cleaned is never handed out.
+   */
+  private async reclaimOrphanedUids(): Promise<void> {
+    const range = new Set<number>();
+    for (let u = this.uids.first; u <= this.uids.last; u++) range.add(u);
+    const busy = await pidsByUid(range);
+    for (const [uid, pids] of busy) {
+      if (!(await this.uidLocks.tryLock(uid))) continue; // another live Gantry's attempt
+      const kill = (this.tools as { kill: string }).kill;
+      let left = pids;
+      for (let i = 0; i < 50 && left.length > 0; i++) {
+        await killAllOfUid(kill, uid, uid);
+        await sleep(20);
+        left = await pidsOfUid(uid);
+      }
+      if (left.length === 0) {
+        this.uidLocks.release(uid);
+        this.log.warn({ uid, pids }, "local executor: killed orphaned processes of a sandbox uid");
+      } else {
+        this.uids.block(uid);
+        this.log.error(
+          { uid, pids: left },
+          "local executor: processes of a sandbox uid survive SIGKILL; uid not used",
+        );
+      }
+    }
+  }
+
+  /** A uid free in this process and host-wide (see uid-lock.ts), or null when none is. */
+  private async acquireUid(): Promise<number | null> {
+    for (let i = 0; i < this.uids.size; i++) {
+      const uid = this.uids.acquire();
+      if (uid === null) return null;
+      if (await this.uidLocks.tryLock(uid)) return uid;
+      this.uids.release(uid);
+    }
+    return null;
+  }
+
+  private releaseUid(uid: number): void {
+    this.uidLocks.release(uid);
+    this.uids.release(uid);
+  }
+
   /** Runs `true` through the full sandbox path; returns "" when it works, else why not. */
   private async probeSandbox(): Promise<string> {
-    const uid = this.isRoot ? this.uids.acquire() : null;
+    const uid = this.isRoot ? await this.acquireUid() : null;
     if (this.isRoot && uid === null) return "no free uid in the sandbox uid range";
     const workDir = path.join(this.workRoot, `.probe-${process.pid}-${randomBytes(4).toString("hex")}`);
     try {
@@ -333,7 +375,7 @@ export class LocalExecutor implements Executor {
       return `bubblewrap probe failed: ${(err as Error).message}`;
     } finally {
       await removeWorkDir(workDir).catch(() => undefined);
-      if (uid !== null) this.uids.release(uid);
+      if (uid !== null) this.releaseUid(uid);
     }
   }
 
@@ -446,7 +488,7 @@ export class LocalExecutor implements Executor {
     const { spec, runId, attempt } = a.request;
     checkInputFiles(spec.files);
     if (this.isRoot) {
-      a.uid = this.uids.acquire();
+      a.uid = await this.acquireUid();
       if (a.uid === null)
         throw new GantryError("GANTRY_ERR_EXECUTOR_BUSY", ["no free sandbox uid (uid range exhausted)"]);
     }
@@ -739,8 +781,9 @@ export class LocalExecutor implements Executor {
       );
     }
     if (a.uid !== null) {
-      if (gone) this.uids.release(a.uid);
+      if (gone) this.releaseUid(a.uid);
       else {
+        // Keep its host-wide lock too: nobody may use this uid while these processes live.
         this.uids.block(a.uid);
         this.uids.release(a.uid);
         this.log.error(
@@ -824,5 +867,6 @@ export class LocalExecutor implements Executor {
     this.closed = true;
     await Promise.all([...this.active.values()].map((a) => this.cancel(a.request.runId, a.request.attempt)));
     await tearDownCgroups(this.cgroups);
+    this.uidLocks.releaseAll();
   }
 }
