@@ -234,11 +234,6 @@ export class LocalExecutor implements Executor {
       await writeFile(path.join(etcDir, name), content, { mode: 0o644 });
     }
 
-    this.cgroups = await setUpCgroups(
-      `gantry-${process.pid}-${randomBytes(3).toString("hex")}`,
-      this.useCgroups,
-    );
-
     if (this.isRoot) {
       await this.reclaimOrphanedUids();
     } else {
@@ -247,6 +242,11 @@ export class LocalExecutor implements Executor {
         "local executor: not running as root, so attempts share Gantry's uid: no per-attempt uid, no RLIMIT_NPROC, no cgroups",
       );
     }
+    // After the orphans are gone, so that set-up can also remove their (now empty) stale groups.
+    this.cgroups = await setUpCgroups(
+      `gantry-${process.pid}-${randomBytes(3).toString("hex")}`,
+      this.useCgroups,
+    );
 
     // Probe: the real launch path with `true`.
     let version = "";
