@@ -8,7 +8,8 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { readdirSync, readFileSync } from "node:fs";
+import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,6 +18,9 @@ import { createTestDatabase, testBackends } from "../helpers/test-databases.ts";
 const ROOT = new URL("../../", import.meta.url).pathname;
 const ADMIN = "gty_crash_test_admin_token_0123456789";
 const RUNS = 200;
+const TERMINAL = ["succeeded", "failed", "timed_out", "cancelled"];
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -32,48 +36,123 @@ async function freePort(): Promise<number> {
   });
 }
 
-/** Processes whose command line mentions `needle` (the sandboxes of one data directory). */
-function processesMentioning(needle: string): string[] {
-  const out = execFileSync("ps", ["-eo", "pid=,args="], { encoding: "utf8" });
-  return out.split("\n").filter((line) => line.includes(needle) && !line.includes(" ps -eo"));
+/** Processes whose command line mentions `needle` and that do not descend from `ancestor`. */
+function strayProcessesMentioning(needle: string, ancestor: number | undefined): string[] {
+  const out = execFileSync("ps", ["-eo", "pid=,ppid=,args="], { encoding: "utf8" });
+  const parent = new Map<number, number>();
+  const lines = out.split("\n").map((line) => line.trim().split(/\s+/, 3));
+  for (const [pid, ppid] of lines) parent.set(Number(pid), Number(ppid));
+  const descends = (pid: number): boolean => {
+    for (let p = pid, hops = 0; p > 1 && hops < 64; p = parent.get(p) ?? 0, hops++)
+      if (p === ancestor) return true;
+    return false;
+  };
+  return out
+    .split("\n")
+    .filter((line) => line.includes(needle) && !line.includes(" ps -eo"))
+    .filter((line) => !descends(Number(line.trim().split(/\s+/)[0])));
+}
+
+/** Pids whose environment holds `entry` — the workloads of one Gantry (GANTRY_API_URL=…). */
+function processesWithEnv(entry: string): number[] {
+  const pids: number[] = [];
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      if (readFileSync(`/proc/${name}/environ`, "latin1").split("\0").includes(entry))
+        pids.push(Number(name));
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return pids;
+}
+
+/** `gantry up` as a child process that the test can kill and restart. */
+class GantryProcess {
+  private child: ChildProcess | null = null;
+  log = "";
+
+  constructor(
+    private readonly env: NodeJS.ProcessEnv,
+    readonly url: string,
+  ) {}
+
+  start(): void {
+    const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, "src/cli/main.ts"), "up"], {
+      env: this.env,
+      cwd: ROOT,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const keep = (d: Buffer): void => {
+      this.log = (this.log + d.toString()).slice(-20_000);
+    };
+    child.stdout?.on("data", keep);
+    child.stderr?.on("data", keep);
+    this.child = child;
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  get alive(): boolean {
+    return this.child !== null && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  async waitUntilHealthy(timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      assert.ok(this.alive, `gantry exited on its own:\n${this.log}`);
+      const ok = await fetch(`${this.url}/readyz`, { signal: AbortSignal.timeout(2000) })
+        .then((r) => r.ok)
+        .catch(() => false);
+      if (ok) return;
+      await sleep(100);
+    }
+    assert.fail(`gantry did not become ready:\n${this.log}`);
+  }
+
+  async kill(): Promise<void> {
+    const child = this.child;
+    if (child === null || !this.alive) return;
+    const exited = new Promise((r) => child.once("exit", r));
+    child.kill("SIGKILL");
+    await exited;
+  }
 }
 
 for (const backend of testBackends()) {
   describe(`crash safety (${backend})`, () => {
     test(
       `kill -9 during ${RUNS} submissions loses no run and runs none twice at once`,
-      { timeout: 300_000 },
+      { timeout: 400_000 },
       async () => {
         const database = await createTestDatabase(backend);
         const dataDir = await mkdtemp(join(tmpdir(), "gantry-crash-"));
+        // mkdtemp makes 0700 directories; the sandbox uids must be able to reach their work dirs.
+        await chmod(dataDir, 0o755);
+        const workDir = join(dataDir, "sandboxes");
         const port = await freePort();
-        const url = `http://127.0.0.1:${port}`;
-        const env = {
-          ...process.env,
-          GANTRY_PORT: String(port),
-          GANTRY_DATA_DIR: database.dataDir ?? dataDir,
-          GANTRY_ADMIN_TOKEN: ADMIN,
-          GANTRY_MAX_ACTIVE_RUNS: "8",
-          GANTRY_LOG_LEVEL: "warn",
-          DATABASE_URL: database.databaseUrl ?? "",
-        };
-        let server: ChildProcess | null = null;
-        let serverLog = "";
-        const start = (): void => {
-          server = spawn(process.execPath, ["--import", "tsx", join(ROOT, "src/cli/main.ts"), "up"], {
-            env,
-            cwd: ROOT,
-            stdio: ["ignore", "pipe", "pipe"],
-          });
-          server.stdout?.on("data", (d: Buffer) => (serverLog = (serverLog + d.toString()).slice(-20_000)));
-          server.stderr?.on("data", (d: Buffer) => (serverLog = (serverLog + d.toString()).slice(-20_000)));
-        };
+        const gantry = new GantryProcess(
+          {
+            ...process.env,
+            GANTRY_PORT: String(port),
+            GANTRY_DATA_DIR: database.dataDir ?? dataDir,
+            GANTRY_WORK_DIR: workDir,
+            GANTRY_ADMIN_TOKEN: ADMIN,
+            GANTRY_MAX_ACTIVE_RUNS: "8",
+            GANTRY_LOG_LEVEL: "warn",
+            DATABASE_URL: database.databaseUrl ?? "",
+          },
+          `http://127.0.0.1:${port}`,
+        );
         const call = async (
           method: string,
           path: string,
           body?: unknown,
         ): Promise<{ status: number; body: unknown }> => {
-          const res = await fetch(url + path, {
+          const res = await fetch(gantry.url + path, {
             method,
             headers: {
               authorization: `Bearer ${ADMIN}`,
@@ -84,81 +163,74 @@ for (const backend of testBackends()) {
           });
           return { status: res.status, body: await res.json() };
         };
+
         const accepted: string[] = [];
         let kills = 0;
+        let stopped = false;
         try {
-          start();
-          let submitting = true;
+          gantry.start();
+          await gantry.waitUntilHealthy();
           const submitter = (async () => {
-            let submitted = 0;
-            while (submitted < RUNS) {
-              const batch = Math.min(10, RUNS - submitted);
+            while (accepted.length < RUNS && !stopped) {
+              const batch = Math.min(10, RUNS - accepted.length);
               const results = await Promise.allSettled(
                 Array.from({ length: batch }, (_, i) =>
                   call("POST", "/v1/runs", {
-                    command: ["sh", "-c", `echo run ${submitted + i}; sleep 0.05`],
+                    command: ["sh", "-c", `echo run ${accepted.length + i}; sleep 0.05`],
                   }),
                 ),
               );
               for (const r of results) {
-                if (r.status === "fulfilled" && r.value.status === 201) {
+                if (r.status === "fulfilled" && r.value.status === 201)
                   accepted.push((r.value.body as { id: string }).id);
-                  submitted++;
-                }
               }
-              if (results.some((r) => r.status === "rejected")) await new Promise((r) => setTimeout(r, 100));
+              if (results.some((r) => r.status === "rejected")) await sleep(100);
             }
-            submitting = false;
           })();
-          // Kill at random moments while submitting and dispatching, then once more with runs live.
-          while (submitting || kills < 4) {
-            await new Promise((r) => setTimeout(r, 400 + Math.random() * 1200));
-            const victim = server as ChildProcess | null;
-            if (victim === null || victim.pid === undefined) break;
-            const exited = new Promise((r) => victim.once("exit", r));
-            victim.kill("SIGKILL");
-            await exited;
+
+          // Kill at random moments while submitting and dispatching, and at least four times.
+          while (accepted.length < RUNS || kills < 4) {
+            await sleep(200 + Math.random() * 1300);
+            await gantry.kill();
             kills++;
-            // die-with-parent: no sandbox of the killed server may survive it.
-            let survivors: string[] = [];
+            // die-with-parent: no workload of the killed server may go on running. (A sandbox
+            // killed in its first milliseconds can leave bubblewrap's init blocked before it runs
+            // anything; the next start removes those — checked below.)
+            let survivors: number[] = [];
             for (let i = 0; i < 40; i++) {
-              survivors = processesMentioning(workDir);
+              survivors = processesWithEnv(`GANTRY_API_URL=${gantry.url}`);
               if (survivors.length === 0) break;
-              await new Promise((r) => setTimeout(r, 50));
+              await sleep(50);
             }
-            assert.deepEqual(survivors, [], "sandboxes outlived their killed server");
-            start();
-            if (kills > 12) break;
+            assert.deepEqual(survivors, [], "workloads outlived their killed server");
+            gantry.start();
+            await gantry.waitUntilHealthy();
+            assert.deepEqual(
+              strayProcessesMentioning(workDir, gantry.pid),
+              [],
+              "a restarted Gantry left stale sandboxes running",
+            );
+            assert.ok(kills < 60, "submissions made no progress across 60 restarts");
           }
           await submitter;
           assert.equal(accepted.length, RUNS);
 
           // Every accepted run reaches a terminal state.
+          const pending = new Set(accepted);
           const deadline = Date.now() + 180_000;
-          let pending = new Set(accepted);
           while (pending.size > 0) {
-            assert.ok(
-              Date.now() < deadline,
-              `runs never finished: ${[...pending].slice(0, 5).join(", ")}…\n${serverLog}`,
-            );
+            assert.ok(Date.now() < deadline, `runs never finished, e.g. ${[...pending][0]}\n${gantry.log}`);
             for (const id of [...pending]) {
-              const res = await call("GET", `/v1/runs/${id}`).catch(() => null);
-              const state = (res?.body as { state?: string } | undefined)?.state;
-              if (state !== undefined && ["succeeded", "failed", "timed_out", "cancelled"].includes(state))
-                pending.delete(id);
+              const state = ((await call("GET", `/v1/runs/${id}`)).body as { state: string }).state;
+              if (TERMINAL.includes(state)) pending.delete(id);
             }
-            if (pending.size > 0) await new Promise((r) => setTimeout(r, 250));
+            if (pending.size > 0) await sleep(250);
           }
-          pending = new Set();
 
           // None lost, all succeeded, and each run's attempts never overlap.
           let relaunched = 0;
           for (const id of accepted) {
-            const run = (await call("GET", `/v1/runs/${id}`)).body as {
-              state: string;
-              attempt: number;
-              reason: string;
-            };
+            const run = (await call("GET", `/v1/runs/${id}`)).body as { state: string };
             assert.equal(run.state, "succeeded", `${id}: ${JSON.stringify(run)}`);
             const { events } = (await call("GET", `/v1/runs/${id}/events`)).body as {
               events: { attempt: number; from: string | null; to: string }[];
@@ -174,9 +246,9 @@ for (const backend of testBackends()) {
                 live = e.attempt;
               } else if (e.to === "queued" && e.from !== null) {
                 assert.equal(
-                  live,
+                  live ?? e.attempt,
                   e.attempt,
-                  `${id}: requeue of attempt ${e.attempt} while ${live} was live`,
+                  `${id}: re-queue of attempt ${e.attempt} while ${live} was live`,
                 );
                 live = null;
                 relaunched++;
@@ -185,16 +257,11 @@ for (const backend of testBackends()) {
             assert.equal(events.at(-1)?.to, "succeeded");
           }
           console.log(
-            `crash test (${backend}): ${kills} kills, ${relaunched} attempts re-launched, ${RUNS} runs all succeeded`,
+            `crash test (${backend}): ${kills} kills, ${relaunched} attempts re-launched, ${RUNS} runs succeeded`,
           );
-          assert.ok(kills >= 4);
         } finally {
-          const s = server as ChildProcess | null;
-          if (s !== null && s.exitCode === null) {
-            const exited = new Promise((r) => s.once("exit", r));
-            s.kill("SIGKILL");
-            await exited;
-          }
+          stopped = true;
+          await gantry.kill();
           await database.drop();
           await rm(dataDir, { recursive: true, force: true });
         }
