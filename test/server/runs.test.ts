@@ -92,7 +92,9 @@ for (const backend of testBackends()) {
         events: { to: string; attempt: number; reason: string }[];
       };
       assert.ok(
-        events.events.some((e) => e.to === "queued" && e.attempt === 1 && /exit_code 7; retrying/.test(e.reason)),
+        events.events.some(
+          (e) => e.to === "queued" && e.attempt === 1 && /exit_code 7; retrying/.test(e.reason),
+        ),
         JSON.stringify(events),
       );
     });
