@@ -27,7 +27,7 @@ if ! command -v bwrap >/dev/null 2>&1; then
 fi
 
 if ((want_test)); then
-  apt_install bubblewrap postgresql redis-server etcd-server util-linux procps
+  apt_install bubblewrap postgresql util-linux procps
 fi
 
 # npm packages: reinstall when package-lock.json changed since the last install.

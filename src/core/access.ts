@@ -14,12 +14,12 @@ export interface Principal {
   owner: string;
 }
 
-export type Action = "runs:create" | "runs:read" | "runs:cancel" | "tokens:manage" | "metrics:read";
+export type Action = "runs:create" | "runs:read" | "runs:cancel" | "tokens:manage";
 
 const GRANTS: Readonly<Record<Role, readonly Action[]>> = {
-  admin: ["runs:create", "runs:read", "runs:cancel", "tokens:manage", "metrics:read"],
+  admin: ["runs:create", "runs:read", "runs:cancel", "tokens:manage"],
   submitter: ["runs:create", "runs:read", "runs:cancel"],
-  viewer: ["runs:read", "metrics:read"],
+  viewer: ["runs:read"],
 };
 
 export function isRole(value: unknown): value is Role {

@@ -74,10 +74,6 @@ export class GantryError extends Error {
   }
 }
 
-export function gantryError(code: ErrorCode, ...args: (string | number)[]): GantryError {
-  return new GantryError(code, args);
-}
-
 export function isGantryError(err: unknown): err is GantryError {
   return err instanceof GantryError;
 }

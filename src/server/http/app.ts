@@ -3,7 +3,7 @@
  * plugin per API area. It opens no socket; `gantry-server.ts` listens, tests use `inject`.
  */
 
-import fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import type { Logger } from "pino";
@@ -34,8 +34,8 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   const app = fastify({
     loggerInstance: options.logger as FastifyBaseLogger,
     bodyLimit: options.bodyLimitBytes,
-    disableRequestLogging: true,
-    maxParamLength: 200,
+    logController: new LogController({ disableRequestLogging: true }),
+    routerOptions: { maxParamLength: 200 },
     // Router errors (over-long or malformed path segments) arrive before any hook; same body.
     frameworkErrors: (err, _request, reply) => {
       const gantryErr = toGantryError(err);

@@ -10,9 +10,7 @@ import type { RunResult } from "../../core/workload.ts";
 import type { Store } from "../../store/store.ts";
 import { hashToken, looksLikeToken } from "../tokens.ts";
 import { bearerToken } from "./auth.ts";
-import { resultBody, uuidParam } from "./schemas.ts";
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+import { isUuid, resultBody, uuidParam } from "./schemas.ts";
 
 function runToken(request: FastifyRequest): string {
   const header = request.headers["x-run-token"];
@@ -26,6 +24,18 @@ type ResultBody = Partial<RunResult> & { status: string };
 export async function internalRoutes(app: FastifyInstance, options: { store: Store }): Promise<void> {
   const { store } = options;
 
+  /** The attempt the request's run token is good for; 401 for anything else. */
+  async function grantedAttempt(
+    request: FastifyRequest<{ Params: { id: string } }>,
+    consume: boolean,
+  ): Promise<number> {
+    const token = runToken(request);
+    if (!isUuid(request.params.id)) throw new GantryError("GANTRY_ERR_RUN_TOKEN_INVALID");
+    const granted = await store.checkRunToken(request.params.id, hashToken(token), { consume });
+    if (granted === null) throw new GantryError("GANTRY_ERR_RUN_TOKEN_INVALID");
+    return granted.attempt;
+  }
+
   app.get<{ Params: { id: string } }>(
     "/v1/internal/runs/:id/payload",
     {
@@ -36,15 +46,11 @@ export async function internalRoutes(app: FastifyInstance, options: { store: Sto
       },
     },
     async (request) => {
-      const token = runToken(request);
-      const id = request.params.id;
-      if (!UUID.test(id)) throw new GantryError("GANTRY_ERR_RUN_TOKEN_INVALID");
-      const granted = await store.checkRunToken(id, hashToken(token), { consume: false });
-      if (granted === null) throw new GantryError("GANTRY_ERR_RUN_TOKEN_INVALID");
-      const run = await store.getRun(id);
+      const attempt = await grantedAttempt(request, false);
+      const run = await store.getRun(request.params.id);
       const workload = run === null ? null : await store.getWorkload(run.workloadId);
       if (run === null || workload === null) throw new GantryError("GANTRY_ERR_RUN_TOKEN_INVALID");
-      return { runId: run.id, attempt: granted.attempt, kind: workload.kind, spec: workload.spec };
+      return { runId: run.id, attempt, kind: workload.kind, spec: workload.spec };
     },
   );
 
@@ -59,13 +65,12 @@ export async function internalRoutes(app: FastifyInstance, options: { store: Sto
       },
     },
     async (request) => {
-      const token = runToken(request);
+      // Record first, then use the token up: a failure in between leaves the result recorded
+      // (a repeat gets 409), never a used-up token without its result.
+      const attempt = await grantedAttempt(request, false);
       const id = request.params.id;
-      if (!UUID.test(id)) throw new GantryError("GANTRY_ERR_RUN_TOKEN_INVALID");
-      const granted = await store.checkRunToken(id, hashToken(token), { consume: true });
-      if (granted === null) throw new GantryError("GANTRY_ERR_RUN_TOKEN_INVALID");
       const body = request.body;
-      const recorded = await store.recordResult(id, granted.attempt, {
+      const recorded = await store.recordResult(id, attempt, {
         status: body.status,
         score: body.score ?? null,
         failTags: body.failTags ?? [],
@@ -73,8 +78,9 @@ export async function internalRoutes(app: FastifyInstance, options: { store: Sto
         metrics: body.metrics ?? {},
         artifacts: body.artifacts ?? {},
       });
-      if (!recorded) throw new GantryError("GANTRY_ERR_RESULT_ALREADY_RECORDED", [id, granted.attempt]);
-      return { ok: true, runId: id, attempt: granted.attempt };
+      if (!recorded) throw new GantryError("GANTRY_ERR_RESULT_ALREADY_RECORDED", [id, attempt]);
+      await grantedAttempt(request, true);
+      return { ok: true, runId: id, attempt };
     },
   );
 }

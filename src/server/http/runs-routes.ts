@@ -15,6 +15,7 @@ import {
   createRunBody,
   eventView,
   eventsQuery,
+  isUuid,
   listRunsQuery,
   logView,
   logsQuery,
@@ -39,15 +40,13 @@ interface CreateRunBody extends JobRequest {
   maxAttempts: number;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 export async function runsRoutes(app: FastifyInstance, options: RunsRoutesOptions): Promise<void> {
   const { store, watcher } = options;
   const followPollMs = options.followPollMs ?? 2000;
 
   /** The run, if it exists and the caller may see it; 404 otherwise (never reveal others' runs). */
   async function visibleRun(request: FastifyRequest, id: string): Promise<Run> {
-    if (!UUID.test(id)) throw new GantryError("GANTRY_ERR_INVALID_ID", [JSON.stringify(id.slice(0, 64))]);
+    if (!isUuid(id)) throw new GantryError("GANTRY_ERR_INVALID_ID", [JSON.stringify(id.slice(0, 64))]);
     const run = await store.getRun(id);
     if (run === null || !canSeeRun(principalOf(request), run)) {
       throw new GantryError("GANTRY_ERR_NOT_FOUND", [`run ${id}`]);

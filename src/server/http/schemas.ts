@@ -14,6 +14,13 @@ const limitsProperties = {
   outputBytes: { type: "integer", minimum: 1, description: "stdout+stderr bytes kept" },
 } as const;
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Ids are UUIDs; anything else is refused before it reaches the store. */
+export function isUuid(value: string): boolean {
+  return UUID.test(value);
+}
+
 export const uuidParam = {
   type: "object",
   required: ["id"],

@@ -6,7 +6,7 @@ import { GantryError } from "../../core/errors.ts";
 import type { ApiToken, Store } from "../../store/store.ts";
 import { generateToken, hashToken } from "../tokens.ts";
 import { authorize } from "./auth.ts";
-import { createTokenBody, uuidParam } from "./schemas.ts";
+import { createTokenBody, isUuid, uuidParam } from "./schemas.ts";
 
 export function tokenView(t: ApiToken): Record<string, unknown> {
   return {
@@ -54,8 +54,7 @@ export async function tokensRoutes(app: FastifyInstance, options: { store: Store
     { schema: { params: uuidParam, summary: "Revoke an API token", tags: ["tokens"] }, preHandler: admin },
     async (request) => {
       const id = request.params.id;
-      if (!/^[0-9a-f-]{36}$/i.test(id))
-        throw new GantryError("GANTRY_ERR_INVALID_ID", [JSON.stringify(id.slice(0, 64))]);
+      if (!isUuid(id)) throw new GantryError("GANTRY_ERR_INVALID_ID", [JSON.stringify(id.slice(0, 64))]);
       if (!(await store.revokeApiToken(id))) throw new GantryError("GANTRY_ERR_NOT_FOUND", [`token ${id}`]);
       return { ok: true, id };
     },
