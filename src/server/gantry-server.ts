@@ -14,6 +14,7 @@ import { openStore } from "../store/open-store.ts";
 import type { Store } from "../store/store.ts";
 import type { ServerConfig } from "./config.ts";
 import { lockDataDir } from "./data-dir-lock.ts";
+import { listenInternalSocket } from "./internal-socket.ts";
 import { Dispatcher } from "./dispatcher.ts";
 import { buildApi } from "./http/app.ts";
 import { GantryMetrics } from "./http/health-routes.ts";
@@ -66,6 +67,17 @@ export async function startGantry(config: ServerConfig, options: StartOptions = 
     const metrics = new GantryMetrics(store);
     let dispatcher: Dispatcher | null = null;
     let executor: Executor | null = null;
+    let app: FastifyInstance | null = null;
+    // Sandboxes have no network: with the API in this process, they reach it through a socket.
+    let apiSocket: string | undefined;
+    if (config.roles.dispatcher && config.roles.api) {
+      apiSocket = join(config.workDir, ".api", "api.sock");
+      const socket = await listenInternalSocket(apiSocket, () => {
+        const ready = app;
+        return ready === null ? null : (req, res) => ready.routing(req, res);
+      });
+      cleanups.push(() => socket.close());
+    }
     if (config.roles.dispatcher) {
       dispatcher = new Dispatcher({
         store,
@@ -82,6 +94,7 @@ export async function startGantry(config: ServerConfig, options: StartOptions = 
         maxConcurrent: config.maxActiveRuns + 8,
         allowUnsandboxed: config.allowUnsandboxed,
         logger,
+        ...(apiSocket === undefined ? {} : { apiSocket }),
       });
       await localExecutor.start();
       const startedDispatcher = dispatcher;
@@ -90,7 +103,6 @@ export async function startGantry(config: ServerConfig, options: StartOptions = 
       await dispatcher.start(localExecutor);
       executor = localExecutor;
     }
-    let app: FastifyInstance | null = null;
     let url = config.publicUrl;
     if (config.roles.api) {
       const watcher = new RunWatcher(store);

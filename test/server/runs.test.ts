@@ -156,27 +156,40 @@ for (const backend of testBackends()) {
       assert.equal(tailLines.length, 1);
     });
 
-    test("the workload reads its payload and posts its result with its run token", async () => {
-      // The sandbox has no network, so the workload prints its token and the test plays the runner.
-      const run = await submit({ command: ["sh", "-c", 'echo "token=$GANTRY_RUN_TOKEN"; sleep 2'] });
-      let token = "";
-      for (let i = 0; i < 100 && token === ""; i++) {
-        const logs = (await t.api("GET", `/v1/runs/${run.id}/logs`)).body as { lines: { text: string }[] };
-        token = logs.lines.find((l) => l.text.startsWith("token="))?.text.slice(6) ?? "";
-        if (token === "") await new Promise((r) => setTimeout(r, 50));
-      }
-      assert.match(token, /^gtr_/);
-      const payload = await t.api("GET", `/v1/internal/runs/${run.id}/payload`, { token });
-      assert.equal(payload.status, 200, payload.text);
-      const posted = await t.api("POST", `/v1/internal/runs/${run.id}/result`, {
-        token,
-        body: { status: "ok", score: 42, failTags: ["none"], metrics: { timeMs: 5 } },
-      });
-      assert.equal(posted.status, 200, posted.text);
+    test("inside its sandbox, the workload reads its payload and posts its result through the API socket", async () => {
+      const api =
+        'curl -sS --fail-with-body --unix-socket "$GANTRY_API_SOCKET" -H "X-Run-Token: $GANTRY_RUN_TOKEN"';
+      const url = "http://gantry/v1/internal/runs/$GANTRY_RUN_ID";
+      const script = [
+        `${api} "${url}/payload"; echo`,
+        `${api} -H 'content-type: application/json' -d '{"status":"ok","score":42,"failTags":["none"],"metrics":{"timeMs":5}}' "${url}/result"; echo`,
+        `${api} "${url}/result" -d '{"status":"again"}' -H 'content-type: application/json'; echo " -> $?"`,
+        `${api} "http://gantry/v1/runs"; echo " -> $?"`,
+      ].join("\n");
+      const run = await submit({ command: ["sh", "-c", script] });
       const done = (await t.waitForRun(run.id)) as unknown as RunBody;
+      const logs = (await t.api("GET", `/v1/runs/${run.id}/logs`)).body as {
+        lines: { stream: string; text: string }[];
+      };
+      const out = logs.lines.filter((l) => l.stream === "stdout").map((l) => l.text);
+      assert.equal(done.state, "succeeded", JSON.stringify(logs));
+      const payload = JSON.parse(out[0] ?? "{}") as {
+        runId: string;
+        attempt: number;
+        spec: { command: string[] };
+      };
+      assert.equal(payload.runId, run.id);
+      assert.equal(payload.attempt, 1);
+      assert.equal(payload.spec.command[0], "sh");
+      assert.deepEqual(JSON.parse(out[1] ?? "{}"), { ok: true, runId: run.id, attempt: 1 });
+      assert.match(out[2] ?? "", /GANTRY_ERR_RUN_TOKEN_INVALID.* -> 22$/, "the token is used up");
+      assert.match(
+        out[3] ?? "",
+        /GANTRY_ERR_ROUTE_NOT_FOUND.* -> 22$/,
+        "the socket serves only internal routes",
+      );
       assert.equal(done.result?.score, 42);
-      // Dead once used, and dead once the run ended.
-      assert.equal((await t.api("GET", `/v1/internal/runs/${run.id}/payload`, { token })).status, 401);
+      assert.equal(done.result?.status, "ok");
     });
 
     test("metrics count dispatches", async () => {

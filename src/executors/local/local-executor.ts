@@ -46,6 +46,7 @@ import {
   envArgsData,
   generatedEtcFiles,
   JOIN_SCRIPT,
+  SANDBOX_API_SOCKET,
   SANDBOX_WORKDIR,
   sandboxEnv,
   sandboxLaunchArgv,
@@ -95,6 +96,11 @@ export interface LocalExecutorOptions {
   pollIntervalMs?: number;
   /** bubblewrap binary. Default: `bwrap` from /usr/bin, /bin, …; a path that does not exist means "no bubblewrap". */
   bwrapPath?: string;
+  /**
+   * Host path of a unix socket serving Gantry's internal API, bound into each sandbox at
+   * /run/gantry/api.sock and named by GANTRY_API_SOCKET (sandboxes have no network).
+   */
+  apiSocket?: string;
 }
 
 /** How each limit is enforced on this machine, decided at start(). */
@@ -152,6 +158,7 @@ export class LocalExecutor implements Executor {
   private readonly sink: ExecutorSink;
   private readonly log: LocalExecutorLogger;
   private readonly workRoot: string;
+  private readonly apiSocket: string | undefined;
   private readonly maxConcurrent: number;
   private readonly allowUnsandboxed: boolean;
   private readonly useCgroups: boolean;
@@ -175,6 +182,7 @@ export class LocalExecutor implements Executor {
     this.sink = options.sink;
     this.log = options.logger ?? NOOP_LOGGER;
     this.workRoot = path.resolve(options.workRoot);
+    this.apiSocket = options.apiSocket === undefined ? undefined : path.resolve(options.apiSocket);
     this.maxConcurrent = options.maxConcurrent ?? availableParallelism();
     this.allowUnsandboxed = options.allowUnsandboxed ?? false;
     this.useCgroups = options.useCgroups ?? true;
@@ -510,12 +518,15 @@ export class LocalExecutor implements Executor {
     const tools = this.tools as LaunchTools & { kill: string };
     const { spec, runId, attempt } = a.request;
     const limits = spec.limits;
-    const gantryEnv = {
+    const gantryEnv: Record<string, string> = {
       GANTRY_RUN_ID: runId,
       GANTRY_ATTEMPT: String(attempt),
       GANTRY_RUN_TOKEN: a.request.runToken,
       GANTRY_API_URL: a.request.apiUrl,
     };
+    if (this.apiSocket !== undefined) {
+      gantryEnv.GANTRY_API_SOCKET = a.sandboxed ? SANDBOX_API_SOCKET : this.apiSocket;
+    }
     const rl = prlimitArgs(limits, {
       memoryViaAddressSpace: !a.cgroup?.has("memory"),
       nproc: a.uid !== null,
@@ -532,6 +543,7 @@ export class LocalExecutor implements Executor {
         ...(this.layout as SandboxLayout),
         workDir,
         tmpBytes: limits.memoryMB * 1024 * 1024,
+        apiSocket: this.apiSocket,
       };
       const argv = sandboxLaunchArgv(
         tools,

@@ -79,6 +79,17 @@ test("older bubblewrap: no --disable-userns, no tmpfs size", () => {
   assert.ok(!argv.includes("--size"));
 });
 
+test("the internal API socket is bound read-only at /run/gantry/api.sock, before the root turns read-only", () => {
+  assert.equal(bwrapArgv(layout, ["true"]).includes("/run/gantry/api.sock"), false, "only when configured");
+  const argv = bwrapArgv({ ...layout, apiSocket: "/srv/work/.api/api.sock" }, ["true"]);
+  assert.ok(
+    pairs(argv, "--ro-bind").some(
+      ([src, dst]) => src === "/srv/work/.api/api.sock" && dst === "/run/gantry/api.sock",
+    ),
+  );
+  assert.ok(argv.indexOf("/run/gantry/api.sock") < argv.lastIndexOf("--remount-ro"));
+});
+
 test("environment: base, then spec, then Gantry's own; passed NUL-separated after --clearenv", () => {
   const env = sandboxEnv(
     { PATH: "/custom", GANTRY_RUN_TOKEN: "spoofed", X: "1" },

@@ -68,6 +68,8 @@ export interface SandboxLayout {
   etcDir: string;
   /** Bytes of each of the /tmp and /dev/shm tmpfs. */
   tmpBytes: number;
+  /** Host unix socket of Gantry's internal API, bound at SANDBOX_API_SOCKET when set. */
+  apiSocket?: string | undefined;
   features: BwrapFeatures;
 }
 
@@ -90,6 +92,7 @@ export function bwrapOptions(layout: SandboxLayout): string[] {
     a.push("--tmpfs", dir);
   }
   a.push("--bind", layout.workDir, SANDBOX_WORKDIR);
+  if (layout.apiSocket !== undefined) a.push("--ro-bind", layout.apiSocket, SANDBOX_API_SOCKET);
   // bubblewrap's /dev is a writable tmpfs (unbounded without a memory cgroup): only /dev/shm,
   // size-capped, stays writable; device nodes keep working on a read-only mount.
   a.push("--remount-ro", "/dev", "--remount-ro", "/");
@@ -131,6 +134,9 @@ export function envArgsData(env: Readonly<Record<string, string>>): Buffer {
   for (const [k, v] of Object.entries(env)) parts.push("--setenv", k, v);
   return Buffer.from(parts.map((p) => `${p}\0`).join(""), "utf8");
 }
+
+/** Where a sandbox finds Gantry's internal API (see src/server/internal-socket.ts). */
+export const SANDBOX_API_SOCKET = "/run/gantry/api.sock";
 
 export const ARGS_FD = 3;
 export const STATUS_FD = 4;
