@@ -335,6 +335,13 @@ test("files: in the per-run ConfigMap, each mounted read-only at /work/<path>", 
     { name: "files", mountPath: "/work/lib/util.py", subPath: "f1", readOnly: true },
     { name: "files", mountPath: "/work/bin/tool", subPath: "f2", readOnly: true },
   ]);
+  // Unpadded base64 (normalizeJobSpec accepts it; the API server does not) is sent padded.
+  const unpadded = renderRunObjects(
+    input({ spec: spec({ files: [{ path: "u", content: "AAE", encoding: "base64" }] }) }),
+    config,
+  );
+  assert.deepEqual(unpadded.configMap?.["binaryData"], { f0: "AAE=" });
+  assert.doesNotThrow(() => assertValidObjects([unpadded.configMap], { strict: true }));
   // No files: no ConfigMap and no files volume.
   const none = renderRunObjects(input(), config);
   assert.equal(none.configMap, null);

@@ -216,12 +216,18 @@ export function escapeKubeExpansion(text: string): string {
   return text.replaceAll("$", "$$$$");
 }
 
+/**
+ * A base64 file's content in the canonical form the API server's `format: byte` accepts (padded,
+ * no whitespace); normalizeJobSpec accepts unpadded text such as `AAE`, which the validator refuses.
+ */
+function canonicalBase64(content: string): string {
+  return Buffer.from(content, "base64").toString("base64");
+}
+
 function fileBytes(file: JobSpec["files"][number]): number {
-  if (file.encoding === "base64") {
-    const pad = file.content.endsWith("==") ? 2 : file.content.endsWith("=") ? 1 : 0;
-    return Math.floor((file.content.length * 3) / 4) - pad;
-  }
-  return Buffer.byteLength(file.content, "utf8");
+  return file.encoding === "base64"
+    ? Buffer.from(file.content, "base64").length
+    : Buffer.byteLength(file.content, "utf8");
 }
 
 /** Renders the objects of one attempt; see the header for every choice. */
@@ -267,7 +273,7 @@ export function renderRunObjects(input: RenderRunInput, config: KubernetesRunCon
     const data: Record<string, string> = {};
     const binaryData: Record<string, string> = {};
     for (const { file, key } of keyed) {
-      if (file.encoding === "base64") binaryData[key] = file.content;
+      if (file.encoding === "base64") binaryData[key] = canonicalBase64(file.content);
       else data[key] = file.content;
     }
     configMap = {

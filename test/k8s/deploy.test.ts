@@ -102,7 +102,15 @@ function remap(obj: KubeObject, names: Record<string, string>): KubeObject {
 
 const PLURALS: Record<string, string> = { NetworkPolicy: "networkpolicies" };
 
-function collectionPath(obj: { apiVersion: string; kind: string; metadata: { namespace?: string } }): string {
+/** Any object to send: the renderer's KubeObject, or a cluster-scoped one (no namespace). */
+interface Sendable {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
+  [k: string]: unknown;
+}
+
+function collectionPath(obj: Sendable): string {
   const base = obj.apiVersion.includes("/") ? `/apis/${obj.apiVersion}` : `/api/${obj.apiVersion}`;
   const plural = PLURALS[obj.kind] ?? `${obj.kind.toLowerCase()}s`;
   return obj.metadata.namespace === undefined
@@ -110,7 +118,7 @@ function collectionPath(obj: { apiVersion: string; kind: string; metadata: { nam
     : `${base}/namespaces/${obj.metadata.namespace}/${plural}`;
 }
 
-async function post(kc: KubeConfig, obj: KubeObject, dryRun = false): Promise<KubeResponse> {
+async function post(kc: KubeConfig, obj: Sendable, dryRun = false): Promise<KubeResponse> {
   const query = `fieldValidation=Strict${dryRun ? "&dryRun=All" : ""}`;
   return kubeRequest(kc, {
     method: "POST",
@@ -352,7 +360,7 @@ test("deploy/kubernetes RBAC: real requests — the executor's work succeeds, an
       post(sa, {
         apiVersion: "v1",
         kind: "Namespace",
-        metadata: { name: `${runsNs}-x`, namespace: undefined as unknown as string, labels: {} },
+        metadata: { name: `${runsNs}-x` },
       }),
     ],
     [
