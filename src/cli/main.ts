@@ -43,6 +43,14 @@ const COMMANDS: Record<string, CommandEntry> = {
     summary: "create, list or revoke API tokens",
     load: async () => (await import("./token-command.ts")).tokenCommand,
   },
+  grade: {
+    summary: "grade source code against test cases (kind submission); --wait prints the verdicts",
+    load: async () => (await import("./grade-command.ts")).gradeCommand,
+  },
+  runner: {
+    summary: "inside a submission's sandbox: fetch it, compile, run the cases, report (internal)",
+    load: async () => (await import("../runner/runner.ts")).runnerCommand,
+  },
   validate: {
     summary: "validate Kubernetes manifests and print an execution plan",
     load: async () => (await import("./validate-command.ts")).validateCommand,

@@ -1,12 +1,14 @@
 /**
  * What a user asks to run. A workload is immutable once accepted; each execution of it is a Run.
- * Only kind `job` (a command in a sandbox or container) exists so far; `submission`, `match` and
+ * Kinds so far: `job` (a command in a sandbox or container) and `submission` (code graded by
+ * running it: a job whose command is Gantry's runner, see submission-spec.ts); `match` and
  * `manifest` arrive with their issues.
  */
 
 import type { RunState } from "./run-state.ts";
+import type { SubmissionSpec } from "./submission-spec.ts";
 
-export const WORKLOAD_KINDS = ["job"] as const;
+export const WORKLOAD_KINDS = ["job", "submission"] as const;
 export type WorkloadKind = (typeof WORKLOAD_KINDS)[number];
 
 /** Resource limits of one attempt. Every field is always set once a run is accepted. */
@@ -58,6 +60,8 @@ export interface JobSpec {
   /** Container image on Kubernetes; ignored by the local executor. */
   image?: string;
   limits: Limits;
+  /** Kind `submission` only: what the runner grades (the command is then `gantry runner`). */
+  submission?: SubmissionSpec;
 }
 
 export interface Workload {

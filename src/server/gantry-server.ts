@@ -4,10 +4,11 @@
  */
 
 import { chmod, mkdir, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import type { FastifyInstance } from "fastify";
 import pino, { type Logger } from "pino";
 import { GantryError } from "../core/errors.ts";
+import { SANDBOX_GANTRY_ROOT } from "../core/submission-spec.ts";
 import { LocalExecutor } from "../executors/local/index.ts";
 import type { Executor } from "../executors/executor.ts";
 import { openStore } from "../store/open-store.ts";
@@ -95,6 +96,8 @@ export async function startGantry(config: ServerConfig, options: StartOptions = 
         allowUnsandboxed: config.allowUnsandboxed,
         logger,
         ...(apiSocket === undefined ? {} : { apiSocket }),
+        // `gantry runner` (kind submission) runs from Gantry's own source tree.
+        readOnlyBinds: gantrySourceBinds(),
       });
       await localExecutor.start();
       const startedDispatcher = dispatcher;
@@ -163,4 +166,13 @@ async function saveCredentials(dataDir: string, url: string, token: string): Pro
   await writeFile(path, JSON.stringify({ url, token }, null, 2) + "\n", { mode: 0o600 });
   await chmod(path, 0o600);
   return path;
+}
+
+/** Gantry's sources, packages and package.json, bound read-only at /opt/gantry in sandboxes. */
+function gantrySourceBinds(): { source: string; target: string }[] {
+  const root = resolve(import.meta.dirname, "../..");
+  return ["src", "node_modules", "package.json"].map((entry) => ({
+    source: join(root, entry),
+    target: `${SANDBOX_GANTRY_ROOT}/${entry}`,
+  }));
 }

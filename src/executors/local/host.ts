@@ -6,7 +6,7 @@
 
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { lstat, readlink, stat } from "node:fs/promises";
+import { lstat, readdir, readlink, stat } from "node:fs/promises";
 import path from "node:path";
 import {
   ARGS_FD,
@@ -91,7 +91,11 @@ export async function hostRootLayout(): Promise<
     if (st?.isSymbolicLink()) rootSymlinks.push({ name, target: await readlink(`/${name}`) });
     else if (st?.isDirectory()) rootDirs.push(name);
   }
-  const hostEtc = HOST_ETC_ENTRIES.filter((e) => existsSync(`/etc/${e}`));
+  // Debian's JDKs keep their configuration in /etc/java-N-openjdk (symlinked from /usr/lib/jvm).
+  const jdkConf = (await readdir("/etc").catch(() => [] as string[])).filter((e) =>
+    /^java-\d+-openjdk$/.test(e),
+  );
+  const hostEtc = [...HOST_ETC_ENTRIES, ...jdkConf.sort()].filter((e) => existsSync(`/etc/${e}`));
   return { rootSymlinks, rootDirs, hostEtc };
 }
 

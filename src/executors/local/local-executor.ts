@@ -101,6 +101,11 @@ export interface LocalExecutorOptions {
    * /run/gantry/api.sock and named by GANTRY_API_SOCKET (sandboxes have no network).
    */
   apiSocket?: string;
+  /**
+   * Host paths bound read-only into every sandbox at `target` (absolute, outside /work, /tmp,
+   * /proc and /dev), e.g. Gantry's source tree for `gantry runner`. Not used without bubblewrap.
+   */
+  readOnlyBinds?: ReadonlyArray<{ source: string; target: string }>;
 }
 
 /** How each limit is enforced on this machine, decided at start(). */
@@ -159,6 +164,7 @@ export class LocalExecutor implements Executor {
   private readonly log: LocalExecutorLogger;
   private readonly workRoot: string;
   private readonly apiSocket: string | undefined;
+  private readonly readOnlyBinds: ReadonlyArray<{ source: string; target: string }>;
   private readonly maxConcurrent: number;
   private readonly allowUnsandboxed: boolean;
   private readonly useCgroups: boolean;
@@ -183,6 +189,13 @@ export class LocalExecutor implements Executor {
     this.log = options.logger ?? NOOP_LOGGER;
     this.workRoot = path.resolve(options.workRoot);
     this.apiSocket = options.apiSocket === undefined ? undefined : path.resolve(options.apiSocket);
+    this.readOnlyBinds = (options.readOnlyBinds ?? []).map(({ source, target }) => {
+      if (!path.isAbsolute(target) || /^\/(work|tmp|proc|dev)(\/|$)/.test(target) || target === "/")
+        throw new RangeError(
+          `readOnlyBinds target ${target} must be absolute and outside /work, /tmp, /proc, /dev`,
+        );
+      return { source: path.resolve(source), target };
+    });
     this.maxConcurrent = options.maxConcurrent ?? availableParallelism();
     this.allowUnsandboxed = options.allowUnsandboxed ?? false;
     this.useCgroups = options.useCgroups ?? true;
@@ -544,6 +557,7 @@ export class LocalExecutor implements Executor {
         workDir,
         tmpBytes: limits.memoryMB * 1024 * 1024,
         apiSocket: this.apiSocket,
+        readOnlyBinds: this.readOnlyBinds,
       };
       const argv = sandboxLaunchArgv(
         tools,

@@ -90,6 +90,18 @@ test("the internal API socket is bound read-only at /run/gantry/api.sock, before
   assert.ok(argv.indexOf("/run/gantry/api.sock") < argv.lastIndexOf("--remount-ro"));
 });
 
+test("extra read-only binds (Gantry's source for its runner) come after /work, before the root turns read-only", () => {
+  const argv = bwrapArgv(
+    { ...layout, readOnlyBinds: [{ source: "/srv/gantry/src", target: "/opt/gantry/src" }] },
+    ["true"],
+  );
+  const binds = pairs(argv, "--ro-bind");
+  assert.ok(binds.some(([src, dst]) => src === "/srv/gantry/src" && dst === "/opt/gantry/src"));
+  assert.ok(argv.lastIndexOf("/opt/gantry/src") > argv.indexOf("/work"));
+  assert.ok(argv.lastIndexOf("/opt/gantry/src") < argv.lastIndexOf("--remount-ro"));
+  assert.ok(!pairs(bwrapArgv(layout, ["true"]), "--ro-bind").some(([, dst]) => dst === "/opt/gantry/src"));
+});
+
 test("environment: base, then spec, then Gantry's own; passed NUL-separated after --clearenv", () => {
   const env = sandboxEnv(
     { PATH: "/custom", GANTRY_RUN_TOKEN: "spoofed", X: "1" },

@@ -70,6 +70,8 @@ export interface SandboxLayout {
   tmpBytes: number;
   /** Host unix socket of Gantry's internal API, bound at SANDBOX_API_SOCKET when set. */
   apiSocket?: string | undefined;
+  /** Further host paths bound read-only (e.g. Gantry's own source at /opt/gantry for its runner). */
+  readOnlyBinds?: ReadonlyArray<{ source: string; target: string }>;
   features: BwrapFeatures;
 }
 
@@ -93,6 +95,7 @@ export function bwrapOptions(layout: SandboxLayout): string[] {
   }
   a.push("--bind", layout.workDir, SANDBOX_WORKDIR);
   if (layout.apiSocket !== undefined) a.push("--ro-bind", layout.apiSocket, SANDBOX_API_SOCKET);
+  for (const { source, target } of layout.readOnlyBinds ?? []) a.push("--ro-bind", source, target);
   // bubblewrap's /dev is a writable tmpfs (unbounded without a memory cgroup): only /dev/shm,
   // size-capped, stays writable; device nodes keep working on a read-only mount.
   a.push("--remount-ro", "/dev", "--remount-ro", "/");

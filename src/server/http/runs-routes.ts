@@ -6,9 +6,12 @@ import type { FastifyInstance, FastifyRequest } from "fastify";
 import { canSeeRun, ownerScope, type Principal } from "../../core/access.ts";
 import { GantryError } from "../../core/errors.ts";
 import { normalizeJobSpec, type JobRequest } from "../../core/job-spec.ts";
+import type { LanguageTable } from "../../core/languages.ts";
+import { normalizeSubmission, type SubmissionRequest } from "../../core/submission-spec.ts";
 import { isRunState, isTerminal, type RunState } from "../../core/run-state.ts";
-import type { Limits, Run } from "../../core/workload.ts";
+import type { JobSpec, Limits, Run } from "../../core/workload.ts";
 import type { Store } from "../../store/store.ts";
+import { loadLanguageTable } from "../languages-config.ts";
 import type { RunWatcher } from "../run-watcher.ts";
 import { authorize, principalOf } from "./auth.ts";
 import {
@@ -32,17 +35,19 @@ export interface RunsRoutesOptions {
   /** Safety-net poll for followed streams, in case a notification is missed. */
   followPollMs?: number;
   onRunCreated?: () => void;
+  /** Languages of kind `submission`; default: built-ins plus GANTRY_LANGUAGES_FILE. */
+  languages?: LanguageTable;
 }
 
-interface CreateRunBody extends JobRequest {
-  kind: "job";
+type CreateRunBody = ((JobRequest & { kind: "job" }) | (SubmissionRequest & { kind: "submission" })) & {
   priority: number;
   maxAttempts: number;
-}
+};
 
 export async function runsRoutes(app: FastifyInstance, options: RunsRoutesOptions): Promise<void> {
   const { store, watcher } = options;
   const followPollMs = options.followPollMs ?? 2000;
+  const languages = options.languages ?? loadLanguageTable(process.env);
 
   /** The run, if it exists and the caller may see it; 404 otherwise (never reveal others' runs). */
   async function visibleRun(request: FastifyRequest, id: string): Promise<Run> {
@@ -62,10 +67,13 @@ export async function runsRoutes(app: FastifyInstance, options: RunsRoutesOption
     },
     async (request, reply) => {
       const body = request.body;
-      const spec = normalizeJobSpec(body, options.defaultLimits, options.maxLimits);
+      const spec: JobSpec =
+        body.kind === "submission"
+          ? normalizeSubmission(body, languages, options.maxLimits)
+          : normalizeJobSpec(body, options.defaultLimits, options.maxLimits);
       const principal = principalOf(request);
       const run = await store.createRun({
-        kind: "job",
+        kind: body.kind,
         owner: principal.owner,
         spec,
         priority: body.priority,

@@ -27,7 +27,7 @@ export const uuidParam = {
   properties: { id: { type: "string", maxLength: 64 } },
 } as const;
 
-export const createRunBody = {
+const jobRunBody = {
   type: "object",
   additionalProperties: false,
   required: ["command"],
@@ -65,6 +65,91 @@ export const createRunBody = {
     priority: { type: "integer", minimum: -1000, maximum: 1000, default: 0 },
     maxAttempts: { type: "integer", minimum: 1, maximum: 10, default: 1 },
   },
+} as const;
+
+const sourceFile = {
+  type: "object",
+  additionalProperties: false,
+  required: ["path", "content"],
+  properties: {
+    path: { type: "string", minLength: 1, maxLength: 255 },
+    content: { type: "string" },
+  },
+} as const;
+
+/** Kind `submission` (src/core/submission-spec.ts holds the caps and the meaning of each field). */
+const submissionRunBody = {
+  type: "object",
+  additionalProperties: false,
+  required: ["kind", "language", "files", "cases"],
+  properties: {
+    kind: { type: "string", enum: ["submission"] },
+    language: {
+      type: "string",
+      minLength: 1,
+      maxLength: 40,
+      description: "python, javascript, c, cpp, java, …",
+    },
+    files: {
+      type: "array",
+      minItems: 1,
+      maxItems: 50,
+      items: sourceFile,
+      description: "source files; the first is the entry point",
+    },
+    cases: {
+      type: "array",
+      minItems: 1,
+      maxItems: 200,
+      items: {
+        type: "object",
+        additionalProperties: false,
+        required: ["expectedStdout"],
+        properties: {
+          name: { type: "string", minLength: 1, maxLength: 100 },
+          stdin: { type: "string" },
+          expectedStdout: { type: "string" },
+          timeLimitMs: { type: "integer", minimum: 1, description: "CPU time, ms (default 2000)" },
+          memoryMB: { type: "integer", minimum: 1, description: "peak memory, MiB (default 256)" },
+          weight: { type: "number", minimum: 0, description: "default 1" },
+        },
+      },
+    },
+    compare: {
+      type: "object",
+      additionalProperties: false,
+      required: ["mode"],
+      properties: {
+        mode: { type: "string", enum: ["exact", "trailing_whitespace", "tokens", "numeric", "checker"] },
+        tolerance: { type: "number", minimum: 0 },
+        files: { type: "array", maxItems: 20, items: sourceFile },
+        command: { type: "array", minItems: 1, maxItems: 64, items: { type: "string", maxLength: 4096 } },
+      },
+    },
+    caseOutputBytes: { type: "integer", minimum: 1, description: "stdout+stderr per case (default 1 MiB)" },
+    limits: { type: "object", additionalProperties: false, properties: limitsProperties },
+    image: { type: "string", minLength: 1, maxLength: 512 },
+    llmReview: {
+      oneOf: [
+        { type: "boolean" },
+        {
+          type: "object",
+          additionalProperties: false,
+          properties: { instructions: { type: "string", maxLength: 20000 } },
+        },
+      ],
+    },
+    priority: { type: "integer", minimum: -1000, maximum: 1000, default: 0 },
+    maxAttempts: { type: "integer", minimum: 1, maximum: 10, default: 1 },
+  },
+} as const;
+
+/** A job (the default kind) or a submission, told apart by `kind`. */
+export const createRunBody = {
+  type: "object",
+  if: { type: "object", required: ["kind"], properties: { kind: { const: "submission" } } },
+  then: submissionRunBody,
+  else: jobRunBody,
 } as const;
 
 export const listRunsQuery = {

@@ -1,0 +1,463 @@
+/**
+ * Kind `submission` end to end with real programs in every built-in language: API → dispatcher →
+ * local sandbox → `gantry runner` (compile once, run each case under limits) → result. Correct,
+ * wrong, looping, memory-hungry, non-compiling and crashing programs in each language; fork bombs,
+ * network attempts, writes outside /work and floods of output; and submissions refused with 4xx.
+ * Afterwards no process of a sandbox uid is left.
+ */
+
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { readdir, readFile } from "node:fs/promises";
+import { startTestGantry, type TestGantry } from "../helpers/test-gantry.ts";
+import { testBackends } from "../helpers/test-databases.ts";
+
+interface Result {
+  status: string;
+  score: number;
+  failTags: string[];
+  feedback: { case: string; message: string }[];
+  metrics: Record<string, number>;
+  artifacts: { cases?: { name: string; verdict: string }[] };
+}
+interface RunBody {
+  id: string;
+  state: string;
+  reason: string | null;
+  result: Result | null;
+}
+
+const ADD = [
+  { name: "small", stdin: "2 3\n", expectedStdout: "5\n" },
+  { name: "large", stdin: "40000 2000\n", expectedStdout: "42000\n" },
+];
+
+/** The same behaviours in each language: [correct, wrong, loop, 1 GiB, compile error, crash]. */
+const PROGRAMS: Record<
+  string,
+  { file: string; timeLimitMs: number; memoryMB: number; code: Record<string, string> }
+> = {
+  python: {
+    file: "main.py",
+    timeLimitMs: 1000,
+    memoryMB: 128,
+    code: {
+      correct: "a, b = map(int, input().split())\nprint(a + b)\n",
+      wrong: "a, b = map(int, input().split())\nprint(a - b)\n",
+      loop: "while True:\n    pass\n",
+      memory: "x = b'a' * (1 << 30)\nprint(len(x))\n",
+      compile: "def f(:\n  pass\n",
+      crash: "raise ValueError('boom')\n",
+    },
+  },
+  javascript: {
+    file: "main.js",
+    timeLimitMs: 1000,
+    memoryMB: 128,
+    code: {
+      correct:
+        'const [a, b] = require("fs").readFileSync(0, "utf8").trim().split(/\\s+/).map(Number);\nconsole.log(a + b);\n',
+      wrong:
+        'const [a, b] = require("fs").readFileSync(0, "utf8").trim().split(/\\s+/).map(Number);\nconsole.log(a * b);\n',
+      loop: "for (;;) {}\n",
+      memory:
+        "const parts = [];\nfor (let i = 0; i < 1024; i++) parts.push(Buffer.alloc(1 << 20, 1));\nconsole.log(parts.length);\n",
+      compile: "function f( {\n",
+      crash: "null.boom();\n",
+    },
+  },
+  c: {
+    file: "main.c",
+    timeLimitMs: 1000,
+    memoryMB: 64,
+    code: {
+      correct:
+        '#include <stdio.h>\nint main(void){long a,b;scanf("%ld %ld",&a,&b);printf("%ld\\n",a+b);return 0;}\n',
+      wrong:
+        '#include <stdio.h>\nint main(void){long a,b;scanf("%ld %ld",&a,&b);printf("%ld\\n",a+b+1);return 0;}\n',
+      loop: "int main(void){volatile unsigned long i=0;for(;;)i++;}\n",
+      memory:
+        '#include <stdio.h>\n#include <stdlib.h>\nint main(void){size_t n=(size_t)1<<30;volatile char*p=malloc(n);if(!p){fputs("malloc failed\\n",stderr);return 3;}for(size_t i=0;i<n;i+=4096)p[i]=1;printf("%d\\n",p[n-4096]);return 0;}\n',
+      compile: "int main(void){ return undefined_name; }\n",
+      crash: "#include <stddef.h>\nint main(void){volatile int*p=NULL;return *p;}\n",
+    },
+  },
+  cpp: {
+    file: "main.cpp",
+    timeLimitMs: 1000,
+    memoryMB: 64,
+    code: {
+      correct: '#include <iostream>\nint main(){long a,b;std::cin>>a>>b;std::cout<<a+b<<"\\n";}\n',
+      wrong: '#include <iostream>\nint main(){long a,b;std::cin>>a>>b;std::cout<<a<<"\\n";}\n',
+      loop: "int main(){volatile unsigned long i=0;for(;;)i++;}\n",
+      memory:
+        '#include <vector>\n#include <iostream>\nint main(){std::vector<char> v((size_t)1<<30, 1);std::cout<<(int)v.back()<<"\\n";}\n',
+      compile: "int main(){ std::string s; }\n",
+      crash: '#include <stdexcept>\nint main(){throw std::runtime_error("boom");}\n',
+    },
+  },
+  java: {
+    file: "Main.java",
+    timeLimitMs: 2000,
+    memoryMB: 256,
+    code: {
+      correct:
+        "import java.util.*;\npublic class Main{public static void main(String[] x){Scanner s=new Scanner(System.in);long a=s.nextLong(),b=s.nextLong();System.out.println(a+b);}}\n",
+      wrong:
+        "import java.util.*;\npublic class Main{public static void main(String[] x){Scanner s=new Scanner(System.in);long a=s.nextLong(),b=s.nextLong();System.out.println(b);}}\n",
+      loop: "public class Main{public static void main(String[] x){long i=0;while(true){i++;}}}\n",
+      memory:
+        "public class Main{public static void main(String[] x){byte[] b=new byte[1<<30];b[5]=1;System.out.println(b.length);}}\n",
+      compile: 'public class Main{public static void main(String[] x){int y = "nope";}}\n',
+      crash:
+        'public class Main{public static void main(String[] x){throw new IllegalStateException("boom");}}\n',
+    },
+  },
+};
+
+const EXPECTED: Record<string, { status: string; score: number }> = {
+  correct: { status: "accepted", score: 100 },
+  wrong: { status: "wrong_answer", score: 0 },
+  loop: { status: "time_limit", score: 0 },
+  memory: { status: "memory_limit", score: 0 },
+  compile: { status: "compile_error", score: 0 },
+  crash: { status: "runtime_error", score: 0 },
+};
+
+/** Live processes in this process's sandbox cgroups (named gantry-<pid>-…): none once runs end. */
+async function leftoverSandboxProcesses(): Promise<string[]> {
+  const found: string[] = [];
+  for (const pid of await readdir("/proc")) {
+    if (!/^\d+$/.test(pid)) continue;
+    const cgroups = await readFile(`/proc/${pid}/cgroup`, "utf8").catch(() => "");
+    if (!cgroups.includes(`gantry-${process.pid}-`)) continue;
+    const status = await readFile(`/proc/${pid}/status`, "utf8").catch(() => "");
+    if (/^State:\s+Z/m.test(status)) continue;
+    found.push(
+      `${pid}: ${(await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "")).replace(/\0/g, " ")}`,
+    );
+  }
+  return found;
+}
+
+describe("submissions end to end (pglite)", () => {
+  let t: TestGantry;
+  before(async () => {
+    t = await startTestGantry("pglite", {}, { GANTRY_MAX_ACTIVE_RUNS: "4" });
+  });
+  after(() => t.stop());
+
+  async function grade(body: Record<string, unknown>): Promise<RunBody> {
+    const res = await t.api("POST", "/v1/runs", { body: { kind: "submission", ...body } });
+    assert.equal(res.status, 201, res.text);
+    return (await t.waitForRun((res.body as { id: string }).id, 120_000)) as unknown as RunBody;
+  }
+
+  test("every language: correct, wrong answer, infinite loop, 1 GiB, compile error, crash", async () => {
+    const jobs = Object.entries(PROGRAMS).flatMap(([language, p]) =>
+      Object.entries(p.code).map(async ([kind, code]) => {
+        const done = await grade({
+          language,
+          files: [{ path: p.file, content: code }],
+          cases: ADD.map((c) => ({ ...c, timeLimitMs: p.timeLimitMs, memoryMB: p.memoryMB })),
+          compare: { mode: "tokens" },
+        });
+        return { language, kind, done };
+      }),
+    );
+    const problems: string[] = [];
+    for (const { language, kind, done } of await Promise.all(jobs)) {
+      const want = EXPECTED[kind] as { status: string; score: number };
+      const r = done.result;
+      const summary = `${language}/${kind}: run ${done.state} (${done.reason}), result ${JSON.stringify(r)}`;
+      if (done.state !== "succeeded" || r === null || r.status !== want.status || r.score !== want.score) {
+        problems.push(summary);
+        continue;
+      }
+      if (kind === "wrong" && !/wrong_answer: token 1: expected "5", got/.test(r.feedback[0]?.message ?? ""))
+        problems.push(`${summary}: no diff in the feedback`);
+      if (
+        kind === "compile" &&
+        (r.feedback[0]?.case !== "compile" || (r.feedback[0]?.message ?? "").length < 10)
+      )
+        problems.push(`${summary}: no compiler output`);
+      if (kind === "correct" && !((r.metrics.memoryMB ?? 0) > 0))
+        problems.push(`${summary}: no memory measured`);
+    }
+    assert.deepEqual(problems, []);
+  });
+
+  test("hostile programs: fork bomb, network, writes outside /work, 100 MB of output, stray processes", async () => {
+    const one = { stdin: "", timeLimitMs: 1000, memoryMB: 64 };
+    const [pyBomb, cBomb, network, outside, flood, cFlood, strays] = await Promise.all([
+      grade({
+        language: "python",
+        files: [
+          {
+            path: "main.py",
+            content:
+              "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n",
+          },
+        ],
+        cases: [{ ...one, expectedStdout: "" }],
+      }),
+      grade({
+        language: "c",
+        files: [{ path: "main.c", content: "#include <unistd.h>\nint main(void){for(;;)fork();}\n" }],
+        cases: [{ ...one, expectedStdout: "" }],
+      }),
+      grade({
+        language: "python",
+        files: [
+          {
+            path: "main.py",
+            content: [
+              "import socket",
+              "for host, port in [('1.1.1.1', 53), ('127.0.0.1', 8080), ('example.com', 80)]:",
+              "    try:",
+              "        socket.create_connection((host, port), timeout=1)",
+              "        print('connected')",
+              "    except OSError:",
+              "        print('blocked')",
+            ].join("\n"),
+          },
+        ],
+        cases: [{ ...one, expectedStdout: "blocked\nblocked\nblocked\n" }],
+      }),
+      grade({
+        language: "python",
+        files: [
+          {
+            path: "main.py",
+            content: [
+              "import os",
+              "for path in ['/usr/evil', '/etc/evil', '/opt/gantry/src/evil.ts', '/evil', '/work/../evil']:",
+              "    try:",
+              "        open(path, 'w').write('x')",
+              "        print('wrote', path)",
+              "    except OSError:",
+              "        print('denied')",
+              "open('/work/inside.txt', 'w').write('fine')",
+              "print(open('/work/inside.txt').read())",
+            ].join("\n"),
+          },
+        ],
+        cases: [{ ...one, expectedStdout: "denied\ndenied\ndenied\ndenied\ndenied\nfine\n" }],
+      }),
+      grade({
+        language: "python",
+        files: [
+          {
+            path: "main.py",
+            content: "import sys\nfor _ in range(100):\n    sys.stdout.write('x' * 1_000_000)\n",
+          },
+        ],
+        cases: [{ ...one, expectedStdout: "" }],
+      }),
+      grade({
+        language: "c",
+        files: [
+          {
+            path: "main.c",
+            content:
+              "#include <stdio.h>\n#include <string.h>\nint main(void){static char b[1<<20];memset(b,120,sizeof b);for(int i=0;i<100;i++)fwrite(b,1,sizeof b,stdout);return 0;}\n",
+          },
+        ],
+        cases: [{ ...one, expectedStdout: "" }],
+      }),
+      // Case 1 leaves a detached process behind; case 2 must not see it.
+      grade({
+        language: "python",
+        files: [
+          {
+            path: "main.py",
+            content: [
+              "import os, sys, time",
+              "if sys.stdin.read().strip() == 'spawn':",
+              "    if os.fork() == 0:",
+              "        os.setsid()",
+              "        time.sleep(30)",
+              "        os._exit(0)",
+              "    print('spawned')",
+              "else:",
+              "    others = [p for p in os.listdir('/proc') if p.isdigit() and int(p) not in (1, os.getpid(), os.getppid())]",
+              "    print(len([p for p in others if 'python' in open(f'/proc/{p}/cmdline').read()]))",
+            ].join("\n"),
+          },
+        ],
+        cases: [
+          { ...one, name: "spawn", stdin: "spawn", expectedStdout: "spawned\n" },
+          { ...one, name: "look", stdin: "look", expectedStdout: "0\n" },
+        ],
+      }),
+    ]);
+    for (const bomb of [pyBomb, cBomb]) {
+      assert.equal(bomb.state, "succeeded", JSON.stringify(bomb));
+      // Forks beyond the process limit fail; the survivors spin (time) or add up (memory).
+      assert.ok(
+        ["time_limit", "memory_limit", "runtime_error"].includes(bomb.result?.status ?? ""),
+        JSON.stringify(bomb.result),
+      );
+    }
+    for (const [what, ok] of [
+      ["network", network],
+      ["outside", outside],
+      ["strays", strays],
+    ] as const) {
+      assert.equal(ok.result?.status, "accepted", `${what}: ${JSON.stringify(ok.result)}`);
+    }
+    for (const f of [flood, cFlood]) {
+      assert.equal(f.result?.status, "output_limit", JSON.stringify(f.result));
+    }
+    // The machine is fine: a normal submission still passes, and no sandbox process is left.
+    const fine = await grade({
+      language: "python",
+      files: [{ path: "main.py", content: "print(sum(map(int, input().split())))\n" }],
+      cases: ADD,
+    });
+    assert.equal(fine.result?.status, "accepted");
+    assert.deepEqual(await t.gantry.executor?.activeAttempts(), new Set());
+    assert.deepEqual(await leftoverSandboxProcesses(), []);
+  });
+
+  test("several files, weights, a numeric comparison and a checker program", async () => {
+    const multi = await grade({
+      language: "c",
+      files: [
+        {
+          path: "main.c",
+          content:
+            '#include <stdio.h>\nlong add(long,long);\nint main(void){long a,b;scanf("%ld %ld",&a,&b);printf("%ld\\n",add(a,b));}\n',
+        },
+        { path: "lib/add.c", content: "long add(long a,long b){return a+b;}\n" },
+      ],
+      cases: ADD,
+    });
+    assert.equal(multi.result?.status, "accepted", JSON.stringify(multi.result));
+
+    const weighted = await grade({
+      language: "python",
+      files: [
+        { path: "main.py", content: "from helper import half\nprint(half(float(input())))\n" },
+        { path: "helper.py", content: "def half(x):\n    return round(x / 2, 3) if x < 100 else -1\n" },
+      ],
+      cases: [
+        { name: "a", stdin: "1", expectedStdout: "0.5000001", weight: 1 },
+        { name: "b", stdin: "3", expectedStdout: "1.5", weight: 2 },
+        { name: "c", stdin: "1000", expectedStdout: "500", weight: 1 },
+      ],
+      compare: { mode: "numeric", tolerance: 0.001 },
+    });
+    assert.equal(weighted.result?.status, "wrong_answer");
+    assert.equal(weighted.result?.score, 75);
+    assert.deepEqual(
+      weighted.result?.feedback.map((f) => f.case),
+      ["c"],
+    );
+
+    const checked = await grade({
+      language: "python",
+      files: [{ path: "main.py", content: "n = int(input())\nprint(n, 0) if n % 2 == 0 else print(0, n)\n" }],
+      cases: [
+        { name: "even", stdin: "4", expectedStdout: "any pair summing to 4" },
+        { name: "odd", stdin: "5", expectedStdout: "any pair summing to 5" },
+      ],
+      compare: {
+        mode: "checker",
+        files: [
+          {
+            path: "check.py",
+            content: [
+              "import sys",
+              "n = int(open(sys.argv[1]).read())",
+              "a, b = map(int, open(sys.argv[3]).read().split())",
+              "if a + b == n and a >= b:",
+              "    sys.exit(0)",
+              "print(f'{a} + {b} is not a valid answer for {n}')",
+              "sys.exit(1)",
+            ].join("\n"),
+          },
+        ],
+        command: ["/usr/bin/python3", "check.py"],
+      },
+    });
+    assert.equal(checked.result?.status, "wrong_answer", JSON.stringify(checked.result));
+    assert.equal(checked.result?.score, 50);
+    assert.match(checked.result?.feedback[0]?.message ?? "", /0 \+ 5 is not a valid answer for 5/);
+  });
+
+  test("bad submissions get clear 4xx errors and create no run", async () => {
+    const base = {
+      kind: "submission",
+      language: "python",
+      files: [{ path: "main.py", content: "print(1)" }],
+      cases: [{ expectedStdout: "1" }],
+    };
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ ...base, language: "cobol" }, /unknown language 'cobol'; known: c, cpp, java, javascript, python/],
+      [{ ...base, files: [{ path: "main.py", content: "  \n" }] }, /code is empty/],
+      [{ ...base, files: [] }, /files/],
+      [
+        { ...base, files: [{ path: "main.py", content: "#".repeat(600 * 1024) }] },
+        /source files total \d+ bytes; the limit is 524288/,
+      ],
+      [{ ...base, cases: Array.from({ length: 201 }, () => ({ expectedStdout: "1" })) }, /cases/],
+      [{ ...base, cases: [] }, /cases/],
+      [{ ...base, files: [{ path: "../../etc/passwd", content: "x" }] }, /etc\/passwd' must not contain/],
+      [{ ...base, files: [{ path: "/etc/cron.d/x", content: "x" }] }, /must be relative/],
+      [{ ...base, files: [{ path: "a/../../b.py", content: "x" }] }, /must not contain/],
+      [{ ...base, files: [{ path: ".checker/x.py", content: "x" }] }, /reserved/],
+      [{ ...base, cases: [{ expectedStdout: "1", timeLimitMs: 10 ** 6 }] }, /timeLimitMs/],
+      [{ ...base, cases: [{ expectedStdout: "1", memoryMB: 10 ** 6 }] }, /memoryMB/],
+      [{ ...base, compare: { mode: "fuzzy" } }, /mode/],
+      [{ ...base, command: ["sh"] }, /command/],
+      [{ ...base, limits: { memoryMB: 10 ** 9 } }, /memoryMB/],
+    ];
+    const before = ((await t.api("GET", "/v1/runs?limit=500")).body as { runs: unknown[] }).runs.length;
+    for (const [body, message] of cases) {
+      const res = await t.api("POST", "/v1/runs", { body });
+      assert.ok(res.status >= 400 && res.status < 500, `${res.status} ${res.text}`);
+      assert.match(res.text, message);
+    }
+    const afterCount = ((await t.api("GET", "/v1/runs?limit=500")).body as { runs: unknown[] }).runs.length;
+    assert.equal(afterCount, before);
+  });
+});
+
+for (const backend of testBackends()) {
+  describe(`a submission is graded and its result shown (${backend})`, () => {
+    let t: TestGantry;
+    before(async () => {
+      t = await startTestGantry(backend);
+    });
+    after(() => t.stop());
+
+    test("GET /v1/runs/{id} shows the verdicts; the sources and cases are in its spec", async () => {
+      const res = await t.api("POST", "/v1/runs", {
+        body: {
+          kind: "submission",
+          language: "py",
+          files: [{ path: "main.py", content: "print(sum(map(int, input().split())))\n" }],
+          cases: ADD,
+        },
+      });
+      assert.equal(res.status, 201, res.text);
+      const created = res.body as { id: string; kind: string };
+      assert.equal(created.kind, "submission");
+      await t.waitForRun(created.id, 60_000);
+      const shown = (await t.api("GET", `/v1/runs/${created.id}`)).body as RunBody & {
+        spec: { submission: { language: string; cases: unknown[] }; image: string };
+      };
+      assert.equal(shown.state, "succeeded");
+      assert.equal(shown.result?.status, "accepted");
+      assert.equal(shown.result?.score, 100);
+      assert.deepEqual(
+        shown.result?.artifacts.cases?.map((c) => c.verdict),
+        ["accepted", "accepted"],
+      );
+      assert.equal(shown.spec.submission.language, "python");
+      assert.equal(shown.spec.submission.cases.length, 2);
+      assert.match(shown.spec.image, /python/);
+    });
+  });
+}
