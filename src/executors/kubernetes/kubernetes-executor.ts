@@ -97,6 +97,8 @@ export interface KubernetesExecutorOptions {
 
 const FINISHED_KEYS_KEPT = 10_000;
 const RANK = { pending: 1, running: 2 } as const;
+/** Pending reasons every attempt goes through; only the others are worth a log line. */
+const ROUTINE_PENDING: ReadonlySet<string> = new Set(["waiting_for_pod", "waiting_for_node", "scheduled"]);
 
 interface Attempt {
   key: string;
@@ -516,7 +518,9 @@ export class KubernetesExecutor implements Executor {
       }, status.recheckInMs + 20);
     }
     if (status.state === "pending" && status.reason !== a.lastPendingReason) {
-      if (a.lastPendingReason !== null || a.adopted) this.systemLine(a, `[gantry] pending: ${status.reason}`);
+      const routine = ROUTINE_PENDING.has(status.reason);
+      if ((a.lastPendingReason !== null || a.adopted) && !routine)
+        this.systemLine(a, `[gantry] pending: ${status.reason}`);
       a.lastPendingReason = status.reason;
     }
     const rank = status.state === "running" ? RANK.running : RANK.pending;
