@@ -17,10 +17,10 @@ const base: SubmissionRequest = {
 };
 const norm = (r: Partial<SubmissionRequest>) => normalizeSubmission({ ...base, ...r }, DEFAULT_LANGUAGES);
 
-test("a submission becomes a job running `gantry runner`, with the grading spec and case defaults", () => {
+test("a submission becomes a job running the runner, with the grading spec and case defaults", () => {
   const spec = norm({ language: "PY" });
   assert.deepEqual(spec.command, runnerCommand());
-  assert.equal(spec.command.at(-1), "runner");
+  assert.deepEqual(spec.command, ["/usr/bin/node", "/opt/gantry/gantry-runner.mjs"]);
   assert.deepEqual(spec.files, [], "the sources reach the runner through its payload only");
   assert.equal(spec.image, DEFAULT_LANGUAGES.python?.image);
   assert.equal(spec.submission.language, "python");

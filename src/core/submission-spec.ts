@@ -4,7 +4,7 @@
  * names the field.
  *
  * A submission workload is stored as a `JobSpec` whose command is Gantry's own runner
- * (`gantry runner`, see src/runner/) and whose `submission` field holds the grading spec. So every
+ * (src/runner/, bundled into one file) and whose `submission` field holds the grading spec. So every
  * executor runs it like any job (the Kubernetes executor uses the language's image), and the
  * runner reads the grading spec from its payload (`/v1/internal/runs/{id}/payload`): the cases'
  * expected outputs never touch the sandbox's filesystem.
@@ -93,19 +93,12 @@ export const SUBMISSION_CAPS = {
 
 export const CASE_DEFAULTS = { timeLimitMs: 2000, memoryMB: 256, weight: 1, caseOutputBytes: 1024 * 1024 };
 
-/** Where Gantry's source tree is bound inside a sandbox (read-only). */
-export const SANDBOX_GANTRY_ROOT = "/opt/gantry";
+/** Where the bundled runner (src/runner/main.ts) is bound inside a sandbox, read-only. */
+export const SANDBOX_RUNNER_PATH = "/opt/gantry/gantry-runner.mjs";
 
-/** argv that starts `gantry runner` from the source tree at `root`. */
-export function runnerCommand(root: string = SANDBOX_GANTRY_ROOT): string[] {
-  return [
-    "/usr/bin/node",
-    "--import",
-    `${root}/node_modules/tsx/dist/esm/index.mjs`,
-    "--disable-warning=ExperimentalWarning",
-    `${root}/src/cli/main.ts`,
-    "runner",
-  ];
+/** argv that starts the runner: the bundle at `path` (`gantry runner` from source does the same). */
+export function runnerCommand(path: string = SANDBOX_RUNNER_PATH): string[] {
+  return ["/usr/bin/node", path];
 }
 
 /** Memory the runner itself (Node + its sources) needs besides what it runs, MiB. */

@@ -155,6 +155,7 @@ export async function runLimited(
     // gone already, or no /proc: the poll still applies
   }
   let killedFor: CaseExecution["killedFor"] = null;
+  let sweeping: Promise<unknown> = Promise.resolve();
   const killSession = (why: NonNullable<CaseExecution["killedFor"]>) => {
     killedFor ??= why;
     try {
@@ -162,7 +163,8 @@ export async function runLimited(
     } catch {
       // already gone
     }
-    void killStrays(); // processes that left the session (setsid) too
+    // Processes that left the session (setsid) too; awaited before the next case can start.
+    sweeping = sweeping.then(killStrays);
   };
 
   const stdout: Buffer[] = [];
@@ -213,6 +215,7 @@ export async function runLimited(
   clearInterval(poll);
   clearTimeout(wall);
   // Whatever it left behind (holding its pipes open, or detached) goes now; then the pipes drain.
+  await sweeping;
   await killStrays();
   await Promise.race([closed, new Promise((r) => setTimeout(r, 2000).unref())]);
   const timeReport = await readFile(timeFile, "utf8")

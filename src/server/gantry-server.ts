@@ -4,11 +4,11 @@
  */
 
 import { chmod, mkdir, writeFile } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import pino, { type Logger } from "pino";
 import { GantryError } from "../core/errors.ts";
-import { SANDBOX_GANTRY_ROOT } from "../core/submission-spec.ts";
+import { SANDBOX_RUNNER_PATH } from "../core/submission-spec.ts";
 import { LocalExecutor } from "../executors/local/index.ts";
 import type { Executor } from "../executors/executor.ts";
 import { openStore } from "../store/open-store.ts";
@@ -19,6 +19,7 @@ import { listenInternalSocket } from "./internal-socket.ts";
 import { Dispatcher } from "./dispatcher.ts";
 import { buildApi } from "./http/app.ts";
 import { GantryMetrics } from "./http/health-routes.ts";
+import { buildRunnerBundle } from "./runner-bundle.ts";
 import { RunWatcher } from "./run-watcher.ts";
 import { generateToken, hashToken } from "./tokens.ts";
 
@@ -88,6 +89,7 @@ export async function startGantry(config: ServerConfig, options: StartOptions = 
         publicUrl: config.publicUrl,
         onDispatched: (_claimed, seconds) => metrics.dispatchLatency.observe(seconds),
       });
+      const runnerBundle = await buildRunnerBundle(join(config.workDir, ".runner"));
       const localExecutor = new LocalExecutor({
         workRoot: config.workDir,
         sink: dispatcher.recorder,
@@ -96,8 +98,8 @@ export async function startGantry(config: ServerConfig, options: StartOptions = 
         allowUnsandboxed: config.allowUnsandboxed,
         logger,
         ...(apiSocket === undefined ? {} : { apiSocket }),
-        // `gantry runner` (kind submission) runs from Gantry's own source tree.
-        readOnlyBinds: gantrySourceBinds(),
+        // The runner of kind `submission`, bundled into one file.
+        readOnlyBinds: [{ source: runnerBundle, target: SANDBOX_RUNNER_PATH }],
       });
       await localExecutor.start();
       const startedDispatcher = dispatcher;
@@ -166,13 +168,4 @@ async function saveCredentials(dataDir: string, url: string, token: string): Pro
   await writeFile(path, JSON.stringify({ url, token }, null, 2) + "\n", { mode: 0o600 });
   await chmod(path, 0o600);
   return path;
-}
-
-/** Gantry's sources, packages and package.json, bound read-only at /opt/gantry in sandboxes. */
-function gantrySourceBinds(): { source: string; target: string }[] {
-  const root = resolve(import.meta.dirname, "../..");
-  return ["src", "node_modules", "package.json"].map((entry) => ({
-    source: join(root, entry),
-    target: `${SANDBOX_GANTRY_ROOT}/${entry}`,
-  }));
 }

@@ -174,6 +174,11 @@ describe("submissions end to end (pglite)", () => {
         problems.push(summary);
         continue;
       }
+      const verdicts = (r.artifacts.cases ?? []).map((c) => c.verdict);
+      const wantVerdicts =
+        kind === "compile" ? [] : ADD.map(() => (kind === "correct" ? "accepted" : want.status));
+      if (JSON.stringify(verdicts) !== JSON.stringify(wantVerdicts))
+        problems.push(`${summary}: case verdicts`);
       if (kind === "wrong" && !/wrong_answer: token 1: expected "5", got/.test(r.feedback[0]?.message ?? ""))
         problems.push(`${summary}: no diff in the feedback`);
       if (
@@ -384,6 +389,29 @@ describe("submissions end to end (pglite)", () => {
     assert.equal(checked.result?.status, "wrong_answer", JSON.stringify(checked.result));
     assert.equal(checked.result?.score, 50);
     assert.match(checked.result?.feedback[0]?.message ?? "", /0 \+ 5 is not a valid answer for 5/);
+  });
+
+  test("when the run's time runs out, the runner reports what it has: status timeout, the rest skipped", async () => {
+    const loop = { expectedStdout: "", memoryMB: 64 };
+    const done = await grade({
+      language: "python",
+      files: [{ path: "main.py", content: "while True:\n    pass\n" }],
+      // 12 s in all, 5 s of it kept back for reporting: case a (3 s of wall at most) fits, then
+      // b and c (7 s each) no longer do.
+      cases: [
+        { ...loop, name: "a", timeLimitMs: 1000 },
+        { ...loop, name: "b", timeLimitMs: 3000 },
+        { ...loop, name: "c", timeLimitMs: 3000 },
+      ],
+      limits: { wallSeconds: 12 },
+    });
+    assert.equal(done.state, "succeeded", JSON.stringify(done));
+    assert.equal(done.result?.status, "timeout", JSON.stringify(done.result));
+    assert.deepEqual(done.result?.failTags, ["skipped", "time_limit", "timeout"]);
+    assert.deepEqual(
+      done.result?.artifacts.cases?.map((c) => c.verdict),
+      ["time_limit", "skipped", "skipped"],
+    );
   });
 
   test("bad submissions get clear 4xx errors and create no run", async () => {
