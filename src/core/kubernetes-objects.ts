@@ -4,7 +4,7 @@
  * holding them. Pure: plain objects in, plain objects out; the Kubernetes executor sends them after
  * `assertValidObjects` (src/validate) accepts them.
  *
- * Decisions (see also the README of src/executors/kubernetes):
+ * Decisions:
  * - Names: the Job, its Secret and its ConfigMap share one name, `gantry-<run id>-<attempt>`, so a
  *   relaunch of the same attempt after a crash meets `AlreadyExists` and adopts what is there.
  * - CPU: `Limits.cpuSeconds` is a CPU-time budget, which Kubernetes cannot enforce. Its average rate
@@ -16,15 +16,18 @@
  * - Processes: Kubernetes has no per-pod pids limit in the pod spec (it is a kubelet setting).
  * - Files: in the ConfigMap (UTF-8 in `data`, base64 in `binaryData`, keys `f0`, `f1`, …), each one
  *   mounted read-only by `subPath` at `/work/<path>` (executable ones mode 0555, else 0444), so the
- *   layout matches the local sandbox while `/work` itself stays a writable emptyDir. Directories the
- *   mounts create belong to root: the workload writes in `/work`, not inside those directories.
+ *   layout matches the local sandbox while `/work` itself stays a writable emptyDir. Parent
+ *   directories the mounts need are made by the container runtime and may belong to root: the
+ *   workload can rely on writing in `/work` itself, not inside those directories.
  *   Past `payloadConfigMapMaxBytes` (the API server refuses ConfigMaps over 1 MiB) there is no
  *   ConfigMap: `GANTRY_PAYLOAD=api` and the workload (the runner) fetches
  *   `GANTRY_PAYLOAD_URL` with its token instead.
  * - Token: only in the Secret, reaching the container as GANTRY_RUN_TOKEN by `secretKeyRef`.
  * - Ownership: the Executor creates the Job first, then the Secret and ConfigMap with `ownedBy()`
  *   (the pod waits for them: an env secretKeyRef or a volume that does not exist yet holds the
- *   container in `CreateContainerConfigError` / `ContainerCreating` until it does).
+ *   container in `CreateContainerConfigError` / `ContainerCreating` until it does). Delete a Job
+ *   with `propagationPolicy=Background` (as a query parameter): a batch/v1 Job's default is to
+ *   orphan its dependents, which would leave its pod, Secret and ConfigMap behind.
  * - Kubernetes expands `$(VAR)` in command arguments and env values; every `$` is doubled so both
  *   reach the workload literally, as they do in the local sandbox.
  */
