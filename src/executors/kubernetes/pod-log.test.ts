@@ -1,0 +1,104 @@
+// PodLogFollower against a fake API server: a followed log that breaks is resumed where it
+// stopped, finish() reads the rest once, a follow that never answers can still be stopped.
+import assert from "node:assert/strict";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { test, type TestContext } from "node:test";
+import { KubeConfig } from "@kubernetes/client-node";
+import { PodLogFollower } from "./pod-log.ts";
+
+async function fakeServer(
+  t: TestContext,
+  handle: (req: IncomingMessage, res: ServerResponse, n: number) => void,
+) {
+  let n = 0;
+  const requests: string[] = [];
+  const server = createServer((req, res) => {
+    requests.push(req.url ?? "");
+    handle(req, res, ++n);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  t.after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [
+      {
+        name: "fake",
+        server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        skipTLSVerify: true,
+      },
+    ],
+    users: [{ name: "u", token: "t" }],
+    contexts: [{ name: "fake", cluster: "fake", user: "u" }],
+    currentContext: "fake",
+  });
+  return { kc, requests };
+}
+
+function follower(kc: KubeConfig, limitBytes = 1000) {
+  const lines: [string, string][] = [];
+  const errors: string[] = [];
+  const f = new PodLogFollower({
+    kubeConfig: kc,
+    namespace: "runs",
+    pod: "p",
+    container: "main",
+    limitBytes,
+    emit: (stream, text) => lines.push([stream, text]),
+    retryDelayMs: 10,
+    onError: (m) => errors.push(m),
+  });
+  return { f, lines, errors };
+}
+
+const until = async (check: () => boolean) => {
+  const deadline = Date.now() + 5000;
+  while (!check() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+};
+
+test("a followed log that breaks is resumed after the bytes already read; finish() adds the rest once", async (t) => {
+  const { kc, requests } = await fakeServer(t, (req, res, n) => {
+    res.flushHeaders();
+    if (n === 1) {
+      res.write("line1\nli");
+      setTimeout(() => req.socket.destroy(), 30);
+    } else if (n === 2) {
+      res.write("line1\nline2\n"); // a new request reads from the start; stays open
+    } else {
+      res.end("line1\nline2\nline3\nlast");
+    }
+  });
+  const { f, lines, errors } = follower(kc);
+  f.start();
+  await until(() => lines.length >= 2);
+  assert.deepEqual(lines, [
+    ["stdout", "line1"],
+    ["stdout", "line2"],
+  ]);
+  await f.finish();
+  assert.deepEqual(
+    lines.map(([, text]) => text),
+    ["line1", "line2", "line3", "last"],
+  );
+  assert.equal(f.bytes, 22);
+  assert.equal(errors.length, 1, "one broken stream");
+  assert.match(requests[0] ?? "", /follow=true/);
+  assert.match(requests[2] ?? "", /follow=false/);
+});
+
+test("a follow the server never answers is dropped by finish(); a 404 (pod gone) ends quietly", async (t) => {
+  const { kc } = await fakeServer(t, (_req, res, n) => {
+    if (n === 1) return; // no headers, ever (a kwok follow of an empty log)
+    res.statusCode = 404;
+    res.end(JSON.stringify({ kind: "Status", code: 404, message: 'pods "p" not found' }));
+  });
+  const { f, lines, errors } = follower(kc);
+  f.start();
+  await new Promise((r) => setTimeout(r, 50));
+  await f.finish();
+  assert.deepEqual(lines, []);
+  assert.deepEqual(errors, []);
+});
