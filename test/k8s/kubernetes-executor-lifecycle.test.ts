@@ -1,8 +1,16 @@
 // KubernetesExecutor against the real API server: idempotent launch, adoption by a restarted
 // Gantry, the output limit, and the start-up checks (reachability, RBAC permissions).
 import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
 import { test } from "node:test";
-import { BatchV1Api, CoreV1Api, KubeConfig, RbacAuthorizationV1Api } from "@kubernetes/client-node";
+import {
+  BatchV1Api,
+  CoreV1Api,
+  KubeConfig,
+  RbacAuthorizationV1Api,
+  type V1PolicyRule,
+} from "@kubernetes/client-node";
+import { parseAllDocuments } from "yaml";
 import { isGantryError } from "../../src/core/errors.ts";
 import { gantrySelector, jobName } from "../../src/core/kubernetes-objects.ts";
 import { KubernetesExecutor } from "../../src/executors/kubernetes/kubernetes-executor.ts";
@@ -149,7 +157,17 @@ test("start() fails clearly when the API server cannot be reached", async () => 
   await executor.shutdown();
 });
 
-test("start() names the permission a ServiceAccount lacks; with all of them it runs a Job end to end", async (t) => {
+/** The rules of deploy/'s Role for Gantry in the runs namespace. */
+async function deployRoleRules(): Promise<V1PolicyRule[]> {
+  const text = await readFile(new URL("../../deploy/kubernetes/rbac.yaml", import.meta.url), "utf8");
+  const role = parseAllDocuments(text)
+    .map((d) => d.toJS() as { kind?: string; rules?: V1PolicyRule[] })
+    .find((o) => o.kind === "Role");
+  assert.ok(role?.rules, "deploy/kubernetes/rbac.yaml has a Role");
+  return role.rules;
+}
+
+test("start() names the permission a ServiceAccount lacks; with deploy/'s Role it runs a Job end to end", async (t) => {
   const f = await executorFixture(t, "kx-rbac");
   const rbac = f.kc.makeApiClient(RbacAuthorizationV1Api);
   const rules = (skip?: { verb: string; resource: string }) => {
@@ -167,10 +185,10 @@ test("start() names the permission a ServiceAccount lacks; with all of them it r
       verbs,
     }));
   };
-  const bind = async (sa: string, role: string, skip?: { verb: string; resource: string }) => {
+  const bind = async (sa: string, role: string, roleRules: V1PolicyRule[]) => {
     await rbac.createNamespacedRole({
       namespace: f.namespace,
-      body: { metadata: { name: role }, rules: rules(skip) },
+      body: { metadata: { name: role }, rules: roleRules },
     });
     const kc = await serviceAccountKubeConfig(f.kc, f.namespace, sa);
     await rbac.createNamespacedRoleBinding({
@@ -184,7 +202,7 @@ test("start() names the permission a ServiceAccount lacks; with all of them it r
     return kc;
   };
 
-  const limitedKc = await bind("limited", "no-delete", { verb: "delete", resource: "jobs" });
+  const limitedKc = await bind("limited", "no-delete", rules({ verb: "delete", resource: "jobs" }));
   const limited = f.another({ kubeConfig: limitedKc });
   // The authorizer learns of a new binding through its informer: until then everything is missing.
   const message = await waitFor("the RoleBinding to take effect", async () => {
@@ -203,7 +221,7 @@ test("start() names the permission a ServiceAccount lacks; with all of them it r
     ),
   );
 
-  const fullKc = await bind("gantry", "gantry-executor");
+  const fullKc = await bind("gantry", "gantry-executor", await deployRoleRules());
   const sink = recordingSink();
   const full = f.another({ kubeConfig: fullKc, sink });
   await waitFor("the second RoleBinding to take effect", async () => {
