@@ -44,6 +44,7 @@ import {
   CONTAINER_NAME,
   GANTRY_ANNOTATIONS,
   GANTRY_LABELS,
+  GANTRY_LABEL_VALUES,
   ownedBy,
   renderRunObjects,
   type KubeObject,
@@ -193,7 +194,7 @@ export class KubernetesExecutor implements Executor {
     if (this.closed) throw new GantryError("GANTRY_ERR_EXECUTOR", ["the kubernetes executor is shut down"]);
     await checkPermissions(this.kc, this.namespace);
     const ns = this.namespace;
-    const labelSelector = `${GANTRY_LABELS.managedBy}=gantry`;
+    const labelSelector = `${GANTRY_LABELS.managedBy}=${GANTRY_LABEL_VALUES.managedBy}`;
     const common = {
       kubeConfig: this.kc,
       labelSelector,
@@ -248,7 +249,7 @@ export class KubernetesExecutor implements Executor {
       runId,
       attempt,
       name,
-      Number.isSafeInteger(outputBytes) ? outputBytes : DEFAULT_LIMITS.outputBytes,
+      Number.isSafeInteger(outputBytes) && outputBytes > 0 ? outputBytes : DEFAULT_LIMITS.outputBytes,
     );
     a.adopted = true;
     a.job = job;
