@@ -325,6 +325,104 @@ describe("submissions end to end (pglite)", () => {
     assert.deepEqual(await leftoverSandboxProcesses(), []);
   });
 
+  test("hostile programs in JavaScript, C++ and Java: fork bomb, network, writes outside /work, 100 MB of output", async () => {
+    const PATHS = ["/usr/evil", "/etc/evil", "/opt/gantry/evil", "/evil", "/work/../evil"];
+    const hostile: Record<
+      string,
+      { file: string; timeLimitMs: number; memoryMB: number; code: Record<string, string> }
+    > = {
+      javascript: {
+        file: "main.js",
+        timeLimitMs: 1000,
+        memoryMB: 128,
+        code: {
+          bomb: 'const { spawn } = require("child_process");\nfor (;;) { try { spawn("/usr/bin/sleep", ["60"]); } catch {} }\n',
+          network: [
+            'const net = require("net");',
+            "const tryOne = (host, port) => new Promise((done) => {",
+            "  const s = net.connect({ host, port, timeout: 1000 });",
+            '  s.on("connect", () => { console.log("connected"); s.destroy(); done(); });',
+            '  s.on("error", () => { console.log("blocked"); done(); });',
+            '  s.on("timeout", () => { console.log("blocked"); s.destroy(); done(); });',
+            "});",
+            '(async () => { for (const [h, p] of [["1.1.1.1", 53], ["127.0.0.1", 8080], ["example.com", 80]]) await tryOne(h, p); })();',
+          ].join("\n"),
+          outside: [
+            'const fs = require("fs");',
+            `for (const p of ${JSON.stringify(PATHS)}) { try { fs.writeFileSync(p, "x"); console.log("wrote", p); } catch { console.log("denied"); } }`,
+          ].join("\n"),
+          flood:
+            "const b = Buffer.alloc(1 << 20, 120);\nfor (let i = 0; i < 100; i++) process.stdout.write(b);\n",
+        },
+      },
+      cpp: {
+        file: "main.cpp",
+        timeLimitMs: 1000,
+        memoryMB: 64,
+        code: {
+          bomb: "#include <unistd.h>\nint main(){for(;;)fork();}\n",
+          network: [
+            "#include <cstdio>\n#include <cstring>\n#include <netdb.h>\n#include <arpa/inet.h>\n#include <sys/socket.h>\n#include <unistd.h>",
+            "static void tryOne(const char*ip,int port){int s=socket(AF_INET,SOCK_STREAM,0);sockaddr_in a{};a.sin_family=AF_INET;a.sin_port=htons(port);inet_pton(AF_INET,ip,&a.sin_addr);",
+            ' if(s>=0&&connect(s,(sockaddr*)&a,sizeof a)==0)puts("connected");else puts("blocked");if(s>=0)close(s);}',
+            'int main(){tryOne("1.1.1.1",53);tryOne("127.0.0.1",8080);addrinfo*r=nullptr;puts(getaddrinfo("example.com","80",nullptr,&r)==0?"connected":"blocked");}',
+          ].join("\n"),
+          outside: [
+            "#include <cstdio>",
+            `int main(){const char*p[]={${PATHS.map((x) => JSON.stringify(x)).join(",")}};for(auto q:p){FILE*f=fopen(q,"w");if(f){puts("wrote");fclose(f);}else puts("denied");}}`,
+          ].join("\n"),
+          flood:
+            "#include <cstdio>\n#include <vector>\nint main(){std::vector<char> b(1<<20,'x');for(int i=0;i<100;i++)fwrite(b.data(),1,b.size(),stdout);}\n",
+        },
+      },
+      java: {
+        file: "Main.java",
+        timeLimitMs: 2000,
+        memoryMB: 256,
+        code: {
+          bomb: 'public class Main{public static void main(String[] a){for(;;){try{new ProcessBuilder("/usr/bin/sleep","60").start();}catch(Exception e){}}}}\n',
+          network: [
+            "import java.net.*;",
+            'public class Main{static void t(String h,int p){try(Socket s=new Socket()){s.connect(new InetSocketAddress(h,p),1000);System.out.println("connected");}catch(Exception e){System.out.println("blocked");}}',
+            'public static void main(String[] a){t("1.1.1.1",53);t("127.0.0.1",8080);t("example.com",80);}}',
+          ].join("\n"),
+          outside: [
+            "import java.io.*;",
+            `public class Main{public static void main(String[] a){for(String p:new String[]{${PATHS.map((x) => JSON.stringify(x)).join(",")}}){try(FileWriter w=new FileWriter(p)){w.write("x");System.out.println("wrote "+p);}catch(IOException e){System.out.println("denied");}}}}`,
+          ].join("\n"),
+          flood:
+            "import java.io.*;\npublic class Main{public static void main(String[] a)throws IOException{byte[] b=new byte[1<<20];java.util.Arrays.fill(b,(byte)'x');OutputStream o=new BufferedOutputStream(System.out);for(int i=0;i<100;i++)o.write(b);o.flush();}}\n",
+        },
+      },
+    };
+    const want: Record<string, { expectedStdout: string; statuses: string[] }> = {
+      bomb: { expectedStdout: "", statuses: ["time_limit", "memory_limit", "runtime_error"] },
+      network: { expectedStdout: "blocked\nblocked\nblocked\n", statuses: ["accepted"] },
+      outside: { expectedStdout: "denied\n".repeat(PATHS.length), statuses: ["accepted"] },
+      flood: { expectedStdout: "", statuses: ["output_limit"] },
+    };
+    const runs = Object.entries(hostile).flatMap(([language, p]) =>
+      Object.entries(p.code).map(async ([kind, code]) => {
+        const w = want[kind] as { expectedStdout: string; statuses: string[] };
+        const done = await grade({
+          language,
+          files: [{ path: p.file, content: code }],
+          cases: [
+            { stdin: "", expectedStdout: w.expectedStdout, timeLimitMs: p.timeLimitMs, memoryMB: p.memoryMB },
+          ],
+        });
+        const ok = done.state === "succeeded" && w.statuses.includes(done.result?.status ?? "");
+        return ok ? null : `${language}/${kind}: ${done.state} ${JSON.stringify(done.result)}`;
+      }),
+    );
+    assert.deepEqual(
+      (await Promise.all(runs)).filter((p) => p !== null),
+      [],
+    );
+    assert.deepEqual(await t.gantry.executor?.activeAttempts(), new Set());
+    assert.deepEqual(await leftoverSandboxProcesses(), []);
+  });
+
   test("several files, weights, a numeric comparison and a checker program", async () => {
     const multi = await grade({
       language: "c",
