@@ -52,6 +52,7 @@ export const CONFIG_VARS: readonly [name: string, meaning: string][] = [
   ["GANTRY_ADMIN_TOKEN", "install this admin token at start instead of generating one"],
   ["GANTRY_BODY_LIMIT_BYTES", "largest accepted request body (default 8388608)"],
   ["GANTRY_LOG_LEVEL", "fatal|error|warn|info|debug|trace|silent (default info)"],
+  ["GANTRY_LANGUAGES_FILE", "JSON file of languages for kind submission, added to the built-ins (README)"],
   ...(Object.keys(DEFAULT_LIMITS) as (keyof Limits)[]).flatMap((k): [string, string][] => [
     [`GANTRY_DEFAULT_${limitEnvName(k)}`, `default limits.${k} (${DEFAULT_LIMITS[k]})`],
     [`GANTRY_MAX_${limitEnvName(k)}`, `largest limits.${k} a run may ask for (${MAX_LIMITS[k]})`],
