@@ -97,7 +97,7 @@ async function transitions(store: Store, runId: string) {
 }
 
 test("a queued run goes through the dispatcher to a Job and ends succeeded, with its log in the store", async (t) => {
-  const env = await setUp(t, "gk-run", { [A.startDelay]: "200ms", [A.runDuration]: "3s" });
+  const env = await setUp(t, "gk-run", { [A.startDelay]: "200ms", [A.runDuration]: "6s" });
   await env.startGantry();
   const run = await env.submit();
   await waitForState(env.store, run.id, "running");

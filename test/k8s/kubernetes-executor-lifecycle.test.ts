@@ -57,7 +57,7 @@ test("a restarted Gantry adopts a running Job and reports its end; a Job that en
   const f = await executorFixture(t, "kx-restart");
   await f.executor.start();
   const running = request();
-  f.annotations.set(running.runId, { [A.runDuration]: "3s" });
+  f.annotations.set(running.runId, { [A.runDuration]: "5s" });
   const ended = request();
   f.annotations.set(ended.runId, { [A.runDuration]: "200ms", [A.exitCode]: "4" });
   await f.executor.launch(running);
@@ -108,7 +108,7 @@ test("output past limits.outputBytes is cut with a truncation marker", async (t)
   const f = await executorFixture(t, "kx-trunc");
   await f.executor.start();
   const req = request(spec({}, { outputBytes: 10 }));
-  f.annotations.set(req.runId, { [A.runDuration]: "2s" });
+  f.annotations.set(req.runId, { [A.runDuration]: "5s" });
   await f.executor.launch(req);
   await f.sink.waitForState(req.runId, "running");
   const pod = await f.podOf(req.runId);
@@ -233,7 +233,7 @@ test("start() names the permission a ServiceAccount lacks; with deploy/'s Role i
     }
   });
   const req = request(spec({ files: [{ path: "a.txt", content: "a" }] }));
-  f.annotations.set(req.runId, { [A.runDuration]: "1s" });
+  f.annotations.set(req.runId, { [A.runDuration]: "5s" });
   await full.launch(req);
   await sink.waitForState(req.runId, "running");
   const pod = await f.podOf(req.runId);

@@ -11,7 +11,7 @@ test("launch → pending → running → succeeded, with the container's log arc
   const f = await executorFixture(t, "kx-ok");
   await f.executor.start();
   const req = request(spec({ files: [{ path: "input.txt", content: "42\n" }] }));
-  f.annotations.set(req.runId, { [A.startDelay]: "300ms", [A.runDuration]: "3s" });
+  f.annotations.set(req.runId, { [A.startDelay]: "300ms", [A.runDuration]: "6s" });
   await f.executor.launch(req);
   assert.deepEqual(await f.executor.activeAttempts(), new Set([`${req.runId}/1`]));
 

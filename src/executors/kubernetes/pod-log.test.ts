@@ -90,14 +90,18 @@ test("a followed log that breaks is resumed after the bytes already read; finish
 });
 
 test("a follow the server never answers is dropped by finish(); a 404 (pod gone) ends quietly", async (t) => {
-  const { kc } = await fakeServer(t, (_req, res, n) => {
-    if (n === 1) return; // no headers, ever (a kwok follow of an empty log)
+  let follows = 0;
+  const { kc } = await fakeServer(t, (req, res) => {
+    if (req.url?.includes("follow=true")) {
+      follows++;
+      return; // no headers, ever (a kwok follow of an empty log)
+    }
     res.statusCode = 404;
     res.end(JSON.stringify({ kind: "Status", code: 404, message: 'pods "p" not found' }));
   });
   const { f, lines, errors } = follower(kc);
   f.start();
-  await new Promise((r) => setTimeout(r, 50));
+  await until(() => follows === 1);
   await f.finish();
   assert.deepEqual(lines, []);
   assert.deepEqual(errors, []);
