@@ -119,6 +119,10 @@ test("refusals name the problem", () => {
       /compare.files path/,
     ],
     [{ caseOutputBytes: 0 }, /caseOutputBytes/],
+    [
+      { limits: { memoryMB: 300 } },
+      /limits.memoryMB must be at least 512 \(the runner plus the largest case\)/,
+    ],
   ];
   for (const [request, message] of refused) {
     assert.throws(

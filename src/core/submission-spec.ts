@@ -191,6 +191,11 @@ export function normalizeSubmission(
       : { llmReview: request.llmReview === true ? {} : { ...request.llmReview } }),
   };
   const limits = resolveLimits(request.limits ?? {}, submissionRunLimits(submission, ceilings), ceilings);
+  const needMB = RUNNER_MEMORY_MB + Math.max(...cases.map((c) => c.memoryMB));
+  if (limits.memoryMB < needMB)
+    throw invalid(
+      `limits.memoryMB must be at least ${needMB} (the runner plus the largest case) for these cases`,
+    );
   return {
     command: runnerCommand(),
     env: {},
