@@ -4,8 +4,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { BatchV1Api, CoreV1Api } from "@kubernetes/client-node";
 import { jobName } from "../../src/core/kubernetes-objects.ts";
-import { TEST_ANNOTATIONS as A, isApiStatus, waitFor, writePodLog } from "./harness.ts";
-import { executorFixture, request, spec } from "./kubernetes-executor-helpers.ts";
+import { TEST_ANNOTATIONS as A, isApiStatus, kubeRequest, waitFor, writePodLog } from "./harness.ts";
+import { executorFixture, recordingSink, request, spec } from "./kubernetes-executor-helpers.ts";
 
 test("launch → pending → running → succeeded, with the container's log archived before the end", async (t) => {
   const f = await executorFixture(t, "kx-ok");
@@ -214,4 +214,60 @@ test("a Job deleted behind Gantry's back fails the attempt with job_deleted", as
     reason: "job_deleted",
     exitCode: null,
   });
+});
+
+test("a pod no node can hold stays pending with the scheduler's reason, logged once", async (t) => {
+  const f = await executorFixture(t, "kx-unsched");
+  const sink = recordingSink();
+  // 64 cores requested; the fake nodes have 32.
+  const executor = f.another({
+    sink,
+    runConfig: {
+      namespace: f.namespace,
+      defaultImage: "registry.invalid/gantry-runner:test",
+      ttlSecondsAfterFinished: 600,
+      runAsUser: 65532,
+      apiUrl: "http://gantry.invalid",
+      maxCpuMillis: 64_000,
+    },
+  });
+  await executor.start();
+  const req = request(spec({}, { cpuSeconds: 64, wallSeconds: 1 }));
+  await executor.launch(req);
+  const line = await waitFor("the unschedulable reason", async () =>
+    sink.lines(req.runId).find((l) => l.text.startsWith("[gantry] pending: unschedulable: ")),
+  );
+  assert.match(line.text, /Insufficient cpu/);
+  assert.deepEqual(
+    sink.updates(req.runId).map((u) => u.state),
+    ["pending"],
+  );
+  await executor.cancel(req.runId, 1);
+});
+
+test("an evicted pod fails the attempt with evicted", async (t) => {
+  const f = await executorFixture(t, "kx-evict");
+  await f.executor.start();
+  const req = request();
+  f.annotations.set(req.runId, { [A.runDuration]: "1h" });
+  await f.executor.launch(req);
+  await f.sink.waitForState(req.runId, "running");
+  const pod = await f.podOf(req.runId);
+  // kwok does not simulate eviction: set the status the kubelet's eviction manager would.
+  const res = await kubeRequest(f.kc, {
+    method: "PATCH",
+    path: `/api/v1/namespaces/${f.namespace}/pods/${pod.metadata?.name}/status`,
+    contentType: "application/merge-patch+json",
+    body: JSON.stringify({
+      status: { phase: "Failed", reason: "Evicted", message: "The node was low on resource: memory." },
+    }),
+  });
+  assert.equal(res.status, 200, res.body);
+  const end = await f.sink.waitForState(req.runId, "failed");
+  assert.deepEqual(end, { runId: req.runId, attempt: 1, state: "failed", reason: "evicted", exitCode: null });
+  assert.ok(
+    f.sink
+      .lines(req.runId)
+      .some((l) => l.text.startsWith("[gantry] failed: evicted · The node was low on resource: memory.")),
+  );
 });

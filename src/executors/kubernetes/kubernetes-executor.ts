@@ -12,9 +12,9 @@
  *   GANTRY_ERR_EXECUTOR. A spec the validator or the API server refuses (400/422) gets a final
  *   `failed` update with reason `invalid_spec: …` instead.
  * - Per attempt, updates are delivered in order and only forward: `pending` (first reason seen),
- *   `running` (`started`), then exactly one final update. Later reasons of a pending attempt
- *   (unschedulable, waiting on an image) become `system` log lines, since the store records one
- *   event per state. The final update comes after the log has been read to its end.
+ *   `running` (`started`), then exactly one final update. Pending reasons worth knowing
+ *   (unschedulable, waiting on an image) also become `system` log lines as they change, since the
+ *   store records one event per state. The final update comes after the log has been read to its end.
  * - Image pull (or container creation) failures end the attempt `failed` after `imagePullGraceMs`;
  *   Gantry then deletes the Job. A Job deleted by someone else ends it `failed` (`job_deleted`).
  * - After `cancel()` (which deletes the Job, propagation Background; the Secret and ConfigMap go
@@ -519,9 +519,7 @@ export class KubernetesExecutor implements Executor {
       }, status.recheckInMs + 20);
     }
     if (status.state === "pending" && status.reason !== a.lastPendingReason) {
-      const routine = ROUTINE_PENDING.has(status.reason);
-      if ((a.lastPendingReason !== null || a.adopted) && !routine)
-        this.systemLine(a, `[gantry] pending: ${status.reason}`);
+      if (!ROUTINE_PENDING.has(status.reason)) this.systemLine(a, `[gantry] pending: ${status.reason}`);
       a.lastPendingReason = status.reason;
     }
     const rank = status.state === "running" ? RANK.running : RANK.pending;
