@@ -13,9 +13,18 @@ import {
 import { parseAllDocuments } from "yaml";
 import { isGantryError } from "../../src/core/errors.ts";
 import { gantrySelector, jobName } from "../../src/core/kubernetes-objects.ts";
-import { KubernetesExecutor } from "../../src/executors/kubernetes/kubernetes-executor.ts";
+import {
+  KubernetesExecutor,
+  createKubernetesExecutor,
+} from "../../src/executors/kubernetes/kubernetes-executor.ts";
 import { REQUIRED_PERMISSIONS } from "../../src/executors/kubernetes/permissions.ts";
-import { TEST_ANNOTATIONS as A, serviceAccountKubeConfig, waitFor, writePodLog } from "./harness.ts";
+import {
+  TEST_ANNOTATIONS as A,
+  serviceAccountKubeConfig,
+  useTestCluster,
+  waitFor,
+  writePodLog,
+} from "./harness.ts";
 import { executorFixture, recordingSink, request, spec } from "./kubernetes-executor-helpers.ts";
 
 test("launching the same attempt again creates nothing new, in this process or another", async (t) => {
@@ -245,4 +254,26 @@ test("start() names the permission a ServiceAccount lacks; with deploy/'s Role i
   const end = await sink.waitForState(req.runId, "succeeded");
   assert.equal(end.reason, "exit_code 0");
   assert.ok(sink.lines(req.runId).some((l) => l.stream === "stdout" && l.text === "as the service account"));
+});
+
+test("createKubernetesExecutor builds a working executor from plain settings, and refuses a bad kubeconfig", async (t) => {
+  const f = await executorFixture(t, "kx-factory");
+  const { kubeconfigPath } = await useTestCluster();
+  const settings = {
+    sink: recordingSink(),
+    namespace: f.namespace,
+    defaultImage: "registry.invalid/gantry-runner:test",
+    ttlSecondsAfterFinished: 60,
+    imagePullGraceSeconds: 30,
+  };
+  const executor = createKubernetesExecutor({ ...settings, kubeconfigPath });
+  t.after(() => executor.shutdown());
+  assert.equal(executor.name, "kubernetes");
+  await executor.start();
+  assert.deepEqual(await executor.activeAttempts(), new Set());
+  assert.throws(
+    () => createKubernetesExecutor({ ...settings, kubeconfigPath: "/nonexistent/kubeconfig" }),
+    (err: unknown) =>
+      isGantryError(err) && err.code === "GANTRY_ERR_CONFIG" && /kubeconfig/.test(err.message),
+  );
 });
