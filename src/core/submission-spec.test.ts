@@ -20,7 +20,7 @@ const norm = (r: Partial<SubmissionRequest>) => normalizeSubmission({ ...base, .
 test("a submission becomes a job running the runner, with the grading spec and case defaults", () => {
   const spec = norm({ language: "PY" });
   assert.deepEqual(spec.command, runnerCommand());
-  assert.deepEqual(spec.command, ["/usr/bin/node", "/opt/gantry/gantry-runner.mjs"]);
+  assert.deepEqual(spec.command, ["/opt/gantry/node", "/opt/gantry/gantry-runner.mjs"]);
   assert.deepEqual(spec.files, [], "the sources reach the runner through its payload only");
   assert.equal(spec.image, DEFAULT_LANGUAGES.python?.image);
   assert.equal(spec.submission.language, "python");

@@ -96,9 +96,15 @@ export const CASE_DEFAULTS = { timeLimitMs: 2000, memoryMB: 256, weight: 1, case
 /** Where the bundled runner (src/runner/main.ts) is bound inside a sandbox, read-only. */
 export const SANDBOX_RUNNER_PATH = "/opt/gantry/gantry-runner.mjs";
 
+/**
+ * Where an execute-only Node binary is bound for the runner: running under a binary it cannot read
+ * makes the runner non-dumpable, so the submission it runs cannot read its token or memory.
+ */
+export const SANDBOX_RUNNER_NODE = "/opt/gantry/node";
+
 /** argv that starts the runner: the bundle at `path` (`gantry runner` from source does the same). */
 export function runnerCommand(path: string = SANDBOX_RUNNER_PATH): string[] {
-  return ["/usr/bin/node", path];
+  return [SANDBOX_RUNNER_NODE, path];
 }
 
 /** Memory the runner itself (Node + its sources) needs besides what it runs, MiB. */
@@ -203,6 +209,7 @@ export function normalizeSubmission(
     image: request.image ?? toolchain.image,
     limits,
     submission,
+    runTokenDelivery: "file",
   };
 }
 

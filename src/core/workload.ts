@@ -62,6 +62,13 @@ export interface JobSpec {
   limits: Limits;
   /** Kind `submission` only: what the runner grades (the command is then `gantry runner`). */
   submission?: SubmissionSpec;
+  /**
+   * How the run token reaches the workload: env GANTRY_RUN_TOKEN (default), or a file named by
+   * GANTRY_RUN_TOKEN_FILE that the workload reads and deletes first. A runner that runs untrusted
+   * code as its own user takes the file: the token then never passes through a process (such as
+   * the sandbox's init) whose memory that code could read.
+   */
+  runTokenDelivery?: "env" | "file";
 }
 
 export interface Workload {

@@ -14,6 +14,7 @@
  * that are wiped after each case; see case-process.ts.
  */
 
+import { readFileSync, rmSync } from "node:fs";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import {
@@ -47,14 +48,32 @@ interface RunnerIO {
 const REPORT_RESERVE_MS = 5000;
 const MAX_FEEDBACK = 65_000;
 
+/**
+ * The run token, from GANTRY_RUN_TOKEN or from the file GANTRY_RUN_TOKEN_FILE names — which is
+ * deleted at once, before any submitted code runs as this same user and could read it.
+ */
+function takeRunToken(env: NodeJS.ProcessEnv): string | undefined {
+  if (env.GANTRY_RUN_TOKEN !== undefined) return env.GANTRY_RUN_TOKEN;
+  const file = env.GANTRY_RUN_TOKEN_FILE;
+  if (file === undefined) return undefined;
+  try {
+    const token = readFileSync(file, "utf8").trim();
+    return token === "" ? undefined : token;
+  } catch {
+    return undefined;
+  } finally {
+    rmSync(file, { force: true });
+  }
+}
+
 export async function runnerCommand(_argv: string[], io: RunnerIO): Promise<number> {
   const started = Date.now();
   const { env } = io;
   const runId = env.GANTRY_RUN_ID;
-  const token = env.GANTRY_RUN_TOKEN;
+  const token = takeRunToken(env);
   if (runId === undefined || token === undefined) {
     io.stderr.write(
-      "gantry runner: GANTRY_RUN_ID and GANTRY_RUN_TOKEN must be set (it runs inside a Gantry run)\n",
+      "gantry runner: GANTRY_RUN_ID and GANTRY_RUN_TOKEN (or GANTRY_RUN_TOKEN_FILE) must be set (it runs inside a Gantry run)\n",
     );
     return 2;
   }

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import pino, { type Logger } from "pino";
 import { GantryError } from "../core/errors.ts";
-import { SANDBOX_RUNNER_PATH } from "../core/submission-spec.ts";
+import { SANDBOX_RUNNER_NODE, SANDBOX_RUNNER_PATH } from "../core/submission-spec.ts";
 import { LocalExecutor } from "../executors/local/index.ts";
 import type { Executor } from "../executors/executor.ts";
 import { openStore } from "../store/open-store.ts";
@@ -19,7 +19,7 @@ import { listenInternalSocket } from "./internal-socket.ts";
 import { Dispatcher } from "./dispatcher.ts";
 import { buildApi } from "./http/app.ts";
 import { GantryMetrics } from "./http/health-routes.ts";
-import { buildRunnerBundle } from "./runner-bundle.ts";
+import { buildRunnerBundle, ensureExecOnlyNode } from "./runner-bundle.ts";
 import { RunWatcher } from "./run-watcher.ts";
 import { generateToken, hashToken } from "./tokens.ts";
 
@@ -90,6 +90,7 @@ export async function startGantry(config: ServerConfig, options: StartOptions = 
         onDispatched: (_claimed, seconds) => metrics.dispatchLatency.observe(seconds),
       });
       const runnerBundle = await buildRunnerBundle(join(config.workDir, ".runner"));
+      const runnerNode = await ensureExecOnlyNode(join(config.workDir, ".runner"));
       const localExecutor = new LocalExecutor({
         workRoot: config.workDir,
         sink: dispatcher.recorder,
@@ -99,7 +100,10 @@ export async function startGantry(config: ServerConfig, options: StartOptions = 
         logger,
         ...(apiSocket === undefined ? {} : { apiSocket }),
         // The runner of kind `submission`, bundled into one file.
-        readOnlyBinds: [{ source: runnerBundle, target: SANDBOX_RUNNER_PATH }],
+        readOnlyBinds: [
+          { source: runnerBundle, target: SANDBOX_RUNNER_PATH },
+          { source: runnerNode, target: SANDBOX_RUNNER_NODE },
+        ],
       });
       await localExecutor.start();
       const startedDispatcher = dispatcher;

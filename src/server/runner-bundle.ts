@@ -6,7 +6,7 @@
  */
 
 import { randomBytes } from "node:crypto";
-import { chmod, mkdir, rename } from "node:fs/promises";
+import { chmod, copyFile, mkdir, realpath, rename, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { build } from "esbuild";
 
@@ -30,5 +30,30 @@ export async function buildRunnerBundle(dir: string): Promise<string> {
   });
   await chmod(tmp, 0o644);
   await rename(tmp, out);
+  return out;
+}
+
+/**
+ * An execute-only copy of this Node binary (mode 0711) for the runner to run under. A process that
+ * execs a program it cannot read is made non-dumpable by the kernel, so the submission — same uid,
+ * same sandbox — can neither read the runner's /proc/<pid>/environ (its run token) or memory (the
+ * expected outputs) nor ptrace it. Copied again only when the source binary changes.
+ */
+export async function ensureExecOnlyNode(dir: string): Promise<string> {
+  await mkdir(dir, { recursive: true, mode: 0o755 });
+  const source = await realpath(process.execPath);
+  const out = join(dir, "node");
+  const [src, existing] = await Promise.all([stat(source), stat(out).catch(() => null)]);
+  if (
+    existing === null ||
+    existing.size !== src.size ||
+    existing.mtimeMs < src.mtimeMs ||
+    (existing.mode & 0o777) !== 0o711
+  ) {
+    const tmp = `${out}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
+    await copyFile(source, tmp);
+    await chmod(tmp, 0o711);
+    await rename(tmp, out);
+  }
   return out;
 }

@@ -423,6 +423,68 @@ describe("submissions end to end (pglite)", () => {
     assert.deepEqual(await leftoverSandboxProcesses(), []);
   });
 
+  test("a submission cannot read the runner's token or memory, nor forge its own result", async () => {
+    // Hunts every process it can see for the run token (environ) and the expected output (mem),
+    // and forges a full-marks result over the API socket with whatever token it finds.
+    const hunter = [
+      "import os, re, socket, json",
+      "token = rb'gtr_[A-Za-z0-9_-]{20,}'",
+      "found = None",
+      "pids = [p for p in os.listdir('/proc') if p.isdigit() and p != str(os.getpid())]",
+      "for pid in pids:",
+      "    try:",
+      "        m = re.search(rb'GANTRY_RUN_TOKEN=(' + token + rb')', open(f'/proc/{pid}/environ', 'rb').read())",
+      "        found = found or (m and m.group(1).decode())",
+      "    except OSError:",
+      "        pass",
+      "    try:",
+      "        maps = open(f'/proc/{pid}/maps').read().splitlines()",
+      "        mem = open(f'/proc/{pid}/mem', 'rb')",
+      "    except OSError:",
+      "        continue",
+      "    for line in maps:",
+      "        lo, hi = (int(x, 16) for x in line.split()[0].split('-'))",
+      "        if 'r' not in line.split()[1] or hi - lo > 1 << 28: continue",
+      "        try:",
+      "            mem.seek(lo); chunk = mem.read(hi - lo)",
+      "        except (OSError, ValueError, OverflowError):",
+      "            continue",
+      "        m = re.search(token, chunk)",
+      "        found = found or (m and m.group(0).decode())",
+      "        if b'SECRET-EXPECTED-OUTPUT' in chunk: found = found or 'expected-output'",
+      "if found:",
+      "    body = json.dumps({'status': 'accepted', 'score': 100}).encode()",
+      "    s = socket.socket(socket.AF_UNIX); s.connect(os.environ.get('GANTRY_API_SOCKET', '/run/gantry/api.sock'))",
+      "    rid = os.environ.get('GANTRY_RUN_ID', '')",
+      "    s.sendall(f'POST /v1/internal/runs/{rid}/result HTTP/1.1\\r\\nHost: g\\r\\nX-Run-Token: {found}\\r\\nContent-Type: application/json\\r\\nContent-Length: {len(body)}\\r\\n\\r\\n'.encode() + body)",
+      "    print('LEAKED ' + found[:12])",
+      "else:",
+      "    print('no leak')",
+    ].join("\n");
+    const done = await grade({
+      language: "python",
+      files: [{ path: "main.py", content: hunter + "\n" }],
+      cases: [
+        { name: "hunt", stdin: "", expectedStdout: "no leak\n", timeLimitMs: 4000, memoryMB: 128 },
+        // An expected output the program must not find in the runner's memory.
+        {
+          name: "secret",
+          stdin: "",
+          expectedStdout: "SECRET-EXPECTED-OUTPUT\n",
+          timeLimitMs: 4000,
+          memoryMB: 128,
+        },
+      ],
+    });
+    assert.equal(done.state, "succeeded", JSON.stringify(done));
+    assert.equal(done.result?.artifacts.cases?.[0]?.verdict, "accepted", JSON.stringify(done.result));
+    assert.notEqual(
+      done.result?.status,
+      "accepted",
+      "the forged full-marks result must not be the one recorded",
+    );
+  });
+
   test("several files, weights, a numeric comparison and a checker program", async () => {
     const multi = await grade({
       language: "c",

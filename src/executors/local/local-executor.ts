@@ -24,7 +24,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { chmod, mkdir, readdir, writeFile } from "node:fs/promises";
+import { chmod, chown, mkdir, readdir, writeFile } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import path from "node:path";
 import { GantryError } from "../../core/errors.ts";
@@ -59,6 +59,9 @@ import { specProblem } from "./spec-check.ts";
 import { UidLocks } from "./uid-lock.ts";
 import { UidPool } from "./uid-pool.ts";
 import { checkInputFiles, createWorkDir, InputFileError, removeWorkDir, writeInputFiles } from "./workdir.ts";
+
+/** File in the work directory holding the run token when the spec asks for file delivery. */
+const RUN_TOKEN_FILE = ".gantry-run-token";
 
 /** A pino logger fits; so does anything with these three methods. */
 export interface LocalExecutorLogger {
@@ -519,6 +522,11 @@ export class LocalExecutor implements Executor {
     a.workDir = path.join(this.workRoot, name);
     await createWorkDir(a.workDir, owner);
     await writeInputFiles(a.workDir, spec.files, owner);
+    if (spec.runTokenDelivery === "file") {
+      const tokenFile = path.join(a.workDir, RUN_TOKEN_FILE);
+      await writeFile(tokenFile, a.request.runToken, { mode: 0o600, flag: "wx" });
+      if (owner !== null) await chown(tokenFile, owner.uid, owner.gid);
+    }
     if (this.cgroups.parents.size > 0) {
       a.cgroup = await AttemptCgroup.create(this.cgroups, name, {
         memoryBytes: spec.limits.memoryMB * 1024 * 1024,
@@ -534,9 +542,16 @@ export class LocalExecutor implements Executor {
     const gantryEnv: Record<string, string> = {
       GANTRY_RUN_ID: runId,
       GANTRY_ATTEMPT: String(attempt),
-      GANTRY_RUN_TOKEN: a.request.runToken,
       GANTRY_API_URL: a.request.apiUrl,
     };
+    if (spec.runTokenDelivery === "file") {
+      gantryEnv.GANTRY_RUN_TOKEN_FILE = path.join(
+        a.sandboxed ? SANDBOX_WORKDIR : (a.workDir as string),
+        RUN_TOKEN_FILE,
+      );
+    } else {
+      gantryEnv.GANTRY_RUN_TOKEN = a.request.runToken;
+    }
     if (this.apiSocket !== undefined) {
       gantryEnv.GANTRY_API_SOCKET = a.sandboxed ? SANDBOX_API_SOCKET : this.apiSocket;
     }
