@@ -23,7 +23,9 @@ export interface ServerConfig {
   workDir: string;
   /** Postgres URL; when absent, PGlite in `${dataDir}/db`. */
   databaseUrl: string | undefined;
-  executor: "local";
+  executor: "local" | "kubernetes";
+  /** Settings of the Kubernetes executor; null with the local one. */
+  kubernetes: KubernetesExecutorConfig | null;
   /** Runs in dispatching/pending/running at once, all owners. */
   maxActiveRuns: number;
   maxActivePerOwner: number;
@@ -39,12 +41,38 @@ export interface ServerConfig {
   roles: { api: boolean; dispatcher: boolean };
 }
 
+export interface KubernetesExecutorConfig {
+  /** Kubeconfig file; undefined: KUBECONFIG, ~/.kube/config, or the in-cluster service account. */
+  kubeconfigPath: string | undefined;
+  namespace: string;
+  defaultImage: string;
+  jobTtlSeconds: number;
+  imagePullGraceSeconds: number;
+  runAsUser: number;
+  /** Gantry's API as pods reach it. */
+  runsApiUrl: string;
+  qps: number;
+  burst: number;
+}
+
 export const CONFIG_VARS: readonly [name: string, meaning: string][] = [
   ["GANTRY_HOST", "address the API listens on (default 127.0.0.1)"],
   ["GANTRY_PORT", "API port (default 8080; 0 picks a free port)"],
   ["GANTRY_DATA_DIR", "embedded database, sandbox work dirs, CLI credentials (default ~/.gantry)"],
   ["GANTRY_WORK_DIR", "per-run sandbox work directories (default $TMPDIR/gantry-work-<hash of data dir>)"],
   ["DATABASE_URL", "postgres://… to use PostgreSQL instead of the embedded PGlite"],
+  ["GANTRY_EXECUTOR", "local (bubblewrap sandbox, default) or kubernetes (runs as Jobs)"],
+  ["GANTRY_KUBECONFIG", "kubernetes: kubeconfig file (default KUBECONFIG, ~/.kube/config, or in-cluster)"],
+  ["GANTRY_RUNS_NAMESPACE", "kubernetes: namespace of the run Jobs (default gantry-runs)"],
+  ["GANTRY_DEFAULT_IMAGE", "kubernetes: image of runs that name none (required)"],
+  ["GANTRY_JOB_TTL_SECONDS", "kubernetes: ttlSecondsAfterFinished of run Jobs (default 3600)"],
+  [
+    "GANTRY_IMAGE_PULL_GRACE_SECONDS",
+    "kubernetes: how long an image may fail to pull before the run fails (default 120)",
+  ],
+  ["GANTRY_RUN_AS_USER", "kubernetes: non-root uid of run pods (default 65532)"],
+  ["GANTRY_RUNS_API_URL", "kubernetes: Gantry's API as run pods reach it (default GANTRY_PUBLIC_URL)"],
+  ["GANTRY_KUBE_QPS", "kubernetes: client requests per second (default 50; burst GANTRY_KUBE_BURST, 100)"],
   ["GANTRY_MAX_ACTIVE_RUNS", "runs executing at once (default 4)"],
   ["GANTRY_MAX_ACTIVE_PER_OWNER", "runs executing at once per owner (default: GANTRY_MAX_ACTIVE_RUNS)"],
   ["GANTRY_ALLOW_UNSANDBOXED", "true to run workloads without bubblewrap (unsafe; default false)"],
@@ -91,6 +119,11 @@ export function loadServerConfig(
     throw configError("DATABASE_URL", "(hidden)", "a postgres:// or postgresql:// URL");
   }
   const dataDir = resolve(env.GANTRY_DATA_DIR ?? join(homedir(), ".gantry"));
+  const executor = env.GANTRY_EXECUTOR ?? "local";
+  if (executor !== "local" && executor !== "kubernetes") {
+    throw configError("GANTRY_EXECUTOR", executor, "local or kubernetes");
+  }
+  const publicUrl = env.GANTRY_PUBLIC_URL ?? `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
   const config: ServerConfig = {
     host,
     port,
@@ -100,11 +133,12 @@ export function loadServerConfig(
         join(tmpdir(), `gantry-work-${createHash("sha256").update(dataDir).digest("hex").slice(0, 10)}`),
     ),
     databaseUrl,
-    executor: "local",
+    executor,
+    kubernetes: executor === "kubernetes" ? kubernetesConfig(env, publicUrl) : null,
     maxActiveRuns,
     maxActivePerOwner: intVar(env, "GANTRY_MAX_ACTIVE_PER_OWNER", maxActiveRuns, 1, 100_000),
     allowUnsandboxed: boolVar(env, "GANTRY_ALLOW_UNSANDBOXED", false),
-    publicUrl: env.GANTRY_PUBLIC_URL ?? `http://${host.includes(":") ? `[${host}]` : host}:${port}`,
+    publicUrl,
     bootstrapAdminToken: env.GANTRY_ADMIN_TOKEN === "" ? undefined : env.GANTRY_ADMIN_TOKEN,
     bodyLimitBytes: intVar(env, "GANTRY_BODY_LIMIT_BYTES", 8 * 1024 * 1024, 1024, 256 * 1024 * 1024),
     defaultLimits,
@@ -113,6 +147,36 @@ export function loadServerConfig(
     roles: { api: true, dispatcher: true },
   };
   return { ...config, ...overrides };
+}
+
+function kubernetesConfig(env: NodeJS.ProcessEnv, publicUrl: string): KubernetesExecutorConfig {
+  const defaultImage = env.GANTRY_DEFAULT_IMAGE ?? "";
+  if (defaultImage === "") {
+    throw configError(
+      "GANTRY_DEFAULT_IMAGE",
+      "(unset)",
+      "set with GANTRY_EXECUTOR=kubernetes: the image of runs that name none, e.g. debian:bookworm-slim",
+    );
+  }
+  const namespace = env.GANTRY_RUNS_NAMESPACE ?? "gantry-runs";
+  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(namespace)) {
+    throw configError(
+      "GANTRY_RUNS_NAMESPACE",
+      namespace,
+      "a DNS-1123 label (lower-case letters, digits, '-')",
+    );
+  }
+  return {
+    kubeconfigPath: env.GANTRY_KUBECONFIG === "" ? undefined : env.GANTRY_KUBECONFIG,
+    namespace,
+    defaultImage,
+    jobTtlSeconds: intVar(env, "GANTRY_JOB_TTL_SECONDS", 3600, 0, 30 * 24 * 3600),
+    imagePullGraceSeconds: intVar(env, "GANTRY_IMAGE_PULL_GRACE_SECONDS", 120, 0, 24 * 3600),
+    runAsUser: intVar(env, "GANTRY_RUN_AS_USER", 65532, 1, 2 ** 31 - 1),
+    runsApiUrl: env.GANTRY_RUNS_API_URL ?? publicUrl,
+    qps: intVar(env, "GANTRY_KUBE_QPS", 50, 1, 10_000),
+    burst: intVar(env, "GANTRY_KUBE_BURST", 100, 1, 100_000),
+  };
 }
 
 function configError(name: string, got: string, accepts: string): GantryError {

@@ -10,7 +10,7 @@ import pino, { type Logger } from "pino";
 import { GantryError } from "../core/errors.ts";
 import { SANDBOX_RUNNER_NODE, SANDBOX_RUNNER_PATH } from "../core/submission-spec.ts";
 import { LocalExecutor } from "../executors/local/index.ts";
-import type { Executor } from "../executors/executor.ts";
+import type { Executor, ExecutorSink } from "../executors/executor.ts";
 import { openStore } from "../store/open-store.ts";
 import type { Store } from "../store/store.ts";
 import type { ServerConfig } from "./config.ts";
@@ -70,9 +70,9 @@ export async function startGantry(config: ServerConfig, options: StartOptions = 
     let dispatcher: Dispatcher | null = null;
     let executor: Executor | null = null;
     let app: FastifyInstance | null = null;
-    // Sandboxes have no network: with the API in this process, they reach it through a socket.
+    // Local sandboxes have no network: with the API in this process, they reach it through a socket.
     let apiSocket: string | undefined;
-    if (config.roles.dispatcher && config.roles.api) {
+    if (config.roles.dispatcher && config.roles.api && config.executor === "local") {
       apiSocket = join(config.workDir, ".api", "api.sock");
       const socket = await listenInternalSocket(apiSocket, () => {
         const ready = app;
@@ -89,28 +89,12 @@ export async function startGantry(config: ServerConfig, options: StartOptions = 
         publicUrl: config.publicUrl,
         onDispatched: (_claimed, seconds) => metrics.dispatchLatency.observe(seconds),
       });
-      const runnerBundle = await buildRunnerBundle(join(config.workDir, ".runner"));
-      const runnerNode = await ensureExecOnlyNode(join(config.workDir, ".runner"));
-      const localExecutor = new LocalExecutor({
-        workRoot: config.workDir,
-        sink: dispatcher.recorder,
-        // The store's caps decide; headroom lets cancelled attempts drain while new ones start.
-        maxConcurrent: config.maxActiveRuns + 8,
-        allowUnsandboxed: config.allowUnsandboxed,
-        logger,
-        ...(apiSocket === undefined ? {} : { apiSocket }),
-        // The runner of kind `submission`, bundled into one file.
-        readOnlyBinds: [
-          { source: runnerBundle, target: SANDBOX_RUNNER_PATH },
-          { source: runnerNode, target: SANDBOX_RUNNER_NODE },
-        ],
-      });
-      await localExecutor.start();
+      const startedExecutor = await startExecutor(config, dispatcher.recorder, logger, apiSocket);
       const startedDispatcher = dispatcher;
-      cleanups.push(() => localExecutor.shutdown());
+      cleanups.push(() => startedExecutor.shutdown());
       cleanups.push(() => startedDispatcher.stop());
-      await dispatcher.start(localExecutor);
-      executor = localExecutor;
+      await dispatcher.start(startedExecutor);
+      executor = startedExecutor;
     }
     let url = config.publicUrl;
     if (config.roles.api) {
@@ -141,6 +125,56 @@ export async function startGantry(config: ServerConfig, options: StartOptions = 
     await close();
     throw err;
   }
+}
+
+/** The configured executor, started (its start checks the sandbox or the cluster and permissions). */
+async function startExecutor(
+  config: ServerConfig,
+  sink: ExecutorSink,
+  logger: Logger,
+  apiSocket: string | undefined,
+): Promise<Executor> {
+  if (config.kubernetes !== null) {
+    const k = config.kubernetes;
+    // Loaded only when used: the local default starts without the Kubernetes client.
+    const { createKubernetesExecutor } = await import("../executors/kubernetes/index.ts");
+    const kubernetes = createKubernetesExecutor({
+      sink,
+      ...(k.kubeconfigPath === undefined ? {} : { kubeconfigPath: k.kubeconfigPath }),
+      namespace: k.namespace,
+      defaultImage: k.defaultImage,
+      ttlSecondsAfterFinished: k.jobTtlSeconds,
+      runAsUser: k.runAsUser,
+      apiUrl: k.runsApiUrl,
+      imagePullGraceSeconds: k.imagePullGraceSeconds,
+      qps: k.qps,
+      burst: k.burst,
+      logger,
+    });
+    await kubernetes.start();
+    return kubernetes;
+  }
+  const runnerDir = join(config.workDir, ".runner");
+  const [runnerBundle, runnerNode] = [
+    await buildRunnerBundle(runnerDir),
+    await ensureExecOnlyNode(runnerDir),
+  ];
+  const local = new LocalExecutor({
+    workRoot: config.workDir,
+    sink,
+    // The store's caps decide; headroom lets cancelled attempts drain while new ones start.
+    maxConcurrent: config.maxActiveRuns + 8,
+    allowUnsandboxed: config.allowUnsandboxed,
+    logger,
+    ...(apiSocket === undefined ? {} : { apiSocket }),
+    // The runner of kind `submission`, bundled into one file, under an execute-only Node.
+    readOnlyBinds: [
+      { source: runnerBundle, target: SANDBOX_RUNNER_PATH },
+      { source: runnerNode, target: SANDBOX_RUNNER_NODE },
+    ],
+  });
+  await local.start();
+  return local;
 }
 
 /**
