@@ -27,7 +27,8 @@ if ! command -v bwrap >/dev/null 2>&1; then
 fi
 
 if ((want_test)); then
-  apt_install bubblewrap postgresql util-linux procps
+  # time, compilers and a JDK: the graded-submission tests run real programs in five languages.
+  apt_install bubblewrap postgresql util-linux procps time curl gcc g++ openjdk-17-jdk-headless
 fi
 
 # npm packages: reinstall when package-lock.json changed since the last install.
