@@ -130,7 +130,10 @@ describe("gantry grade", () => {
     assert.match(noDir.stderr, /not a readable directory/);
     const runner = await gantry(["runner"], env);
     assert.equal(runner.code, 2, "the runner outside a run");
-    assert.match(runner.stderr, /GANTRY_RUN_ID and GANTRY_RUN_TOKEN \(or GANTRY_RUN_TOKEN_FILE\) must be set/);
+    assert.match(
+      runner.stderr,
+      /GANTRY_RUN_ID and GANTRY_RUN_TOKEN \(or GANTRY_RUN_TOKEN_FILE\) must be set/,
+    );
     const cobol = await gantry(
       ["grade", "-l", "cobol", "-s", join(dir, "sol.py"), "-c", join(dir, "cases")],
       env,
