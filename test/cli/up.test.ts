@@ -10,25 +10,9 @@ import { spawn } from "node:child_process";
 import { chmod, mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { GANTRY_BIN, runGantry } from "../helpers/run-gantry.ts";
 
-const GANTRY = new URL("../../bin/gantry", import.meta.url).pathname;
-
-function run(
-  args: string[],
-  env: Record<string, string>,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(GANTRY, args, {
-      env: { PATH: process.env.PATH ?? "", ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const run = (args: string[], env: Record<string, string>) => runGantry(args, env, 120_000);
 
 test(
   "gantry up → submit --wait with the saved token → second up refused → SIGTERM",
@@ -42,7 +26,7 @@ test(
       GANTRY_WORK_DIR: join(home, "sandboxes"),
       GANTRY_LOG_LEVEL: "warn",
     };
-    const server = spawn(GANTRY, ["up", "--port", "0"], {
+    const server = spawn(GANTRY_BIN, ["up", "--port", "0"], {
       env: { PATH: process.env.PATH ?? "", ...env },
       stdio: ["ignore", "pipe", "pipe"],
     });
