@@ -1,10 +1,10 @@
 // RestartingInformer against a fake API server whose watches break: client-node's informer stops
 // on such errors; the wrapper must restart it and keep delivering events.
 import assert from "node:assert/strict";
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { test } from "node:test";
-import { CoreV1Api, KubeConfig, type V1Pod } from "@kubernetes/client-node";
+import { CoreV1Api, type V1Pod } from "@kubernetes/client-node";
+import { fakeKubeApi } from "../../../test/helpers/fake-kube-api.ts";
 import { RestartingInformer } from "./informer.ts";
 import { NOOP_LOGGER } from "./logger.ts";
 
@@ -21,7 +21,7 @@ const pod = (name: string, resourceVersion: string) => ({
 
 test("a watch that breaks (dropped connection, then a 500) is restarted and no event is lost", async (t) => {
   const watches: string[] = [];
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+  const { kc } = await fakeKubeApi(t, (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? "/", "http://x");
     if (url.searchParams.get("watch") !== "true") {
       res.setHeader("Content-Type", "application/json");
@@ -48,24 +48,6 @@ test("a watch that breaks (dropped connection, then a 500) is restarted and no e
       JSON.stringify({ type: "ADDED", object: pod(n === 1 ? "b" : "c", n === 1 ? "2" : "3") }) + "\n",
     );
     if (n === 1) setTimeout(() => req.socket.destroy(), 50);
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  t.after(() => {
-    server.closeAllConnections();
-    server.close();
-  });
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [
-      {
-        name: "fake",
-        server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-        skipTLSVerify: true,
-      },
-    ],
-    users: [{ name: "u", token: "t" }],
-    contexts: [{ name: "fake", cluster: "fake", user: "u" }],
-    currentContext: "fake",
   });
   const seen: string[] = [];
   const core = kc.makeApiClient(CoreV1Api);

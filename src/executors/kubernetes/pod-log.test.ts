@@ -1,42 +1,12 @@
 // PodLogFollower against a fake API server: a followed log that breaks is resumed where it
 // stopped, finish() reads the rest once, a follow that never answers can still be stopped.
 import assert from "node:assert/strict";
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
-import { test, type TestContext } from "node:test";
-import { KubeConfig } from "@kubernetes/client-node";
+import { test } from "node:test";
+import type { KubeConfig } from "@kubernetes/client-node";
+import { fakeKubeApi } from "../../../test/helpers/fake-kube-api.ts";
 import { PodLogFollower } from "./pod-log.ts";
 
-async function fakeServer(
-  t: TestContext,
-  handle: (req: IncomingMessage, res: ServerResponse, n: number) => void,
-) {
-  let n = 0;
-  const requests: string[] = [];
-  const server = createServer((req, res) => {
-    requests.push(req.url ?? "");
-    handle(req, res, ++n);
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  t.after(() => {
-    server.closeAllConnections();
-    server.close();
-  });
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [
-      {
-        name: "fake",
-        server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-        skipTLSVerify: true,
-      },
-    ],
-    users: [{ name: "u", token: "t" }],
-    contexts: [{ name: "fake", cluster: "fake", user: "u" }],
-    currentContext: "fake",
-  });
-  return { kc, requests };
-}
+const fakeServer = fakeKubeApi;
 
 function follower(kc: KubeConfig, limitBytes = 1000) {
   const lines: [string, string][] = [];
