@@ -146,13 +146,25 @@ if (!serverUrl) {
         // Straight away: the pooled connections are dead but the pool may not know yet.
         assert.equal(await store.getRun(randomUUID()), null);
         const after = await Promise.all(Array.from({ length: 10 }, () => store.createRun(newRun())));
-        const during = (await inFlight).map((r) => {
-          if (r.status === "rejected") throw r.reason;
-          return r.value;
-        });
+        const settled = await inFlight;
+        const during = settled.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+        // A COMMIT already sent when its connection died has an unknown outcome: the store does not
+        // retry it and the caller gets the error. Anything else must have been retried and succeeded.
+        const unknown = settled.flatMap((r) =>
+          r.status === "rejected" ? [r.reason as { code?: string }] : [],
+        );
+        for (const err of unknown)
+          assert.equal(err.code, "57P01", `only a killed COMMIT may fail: ${String(err)}`);
+        // At most one COMMIT per pooled connection (10) can be caught in flight; the rest were retried.
+        assert.ok(unknown.length <= 10, `${unknown.length} of 30 ended with an unknown outcome`);
         const ids = new Set([...during, ...after].map((r) => r.id));
-        assert.equal(ids.size, 40);
-        assert.equal((await store.countRunsByState()).queued, 50, "none lost, none doubled");
+        assert.equal(ids.size, during.length + 10);
+        for (const id of ids) assert.notEqual(await store.getRun(id), null, "every success is stored");
+        const stored = (await store.countRunsByState()).queued;
+        assert.ok(
+          stored >= 20 + during.length && stored <= 20 + during.length + unknown.length,
+          "none lost, none doubled",
+        );
         assert.ok(errors.length > 0, "the dead connections were reported");
       } finally {
         await store.close();
