@@ -154,7 +154,10 @@ if (!serverUrl) {
           r.status === "rejected" ? [r.reason as { code?: string }] : [],
         );
         for (const err of unknown)
-          assert.equal(err.code, "57P01", `only a killed COMMIT may fail: ${String(err)}`);
+          assert.ok(
+            err.code === "57P01" || /Connection terminated|ECONNRESET/.test(String(err)),
+            `only a COMMIT whose connection was killed may fail: ${String(err)}`,
+          );
         // At most one COMMIT per pooled connection (10) can be caught in flight; the rest were retried.
         assert.ok(unknown.length <= 10, `${unknown.length} of 30 ended with an unknown outcome`);
         const ids = new Set([...during, ...after].map((r) => r.id));
