@@ -7,6 +7,7 @@
  */
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { seededRandom } from "../test/helpers/seeded-random.ts";
 
 export interface CorpusEntry {
   id: number;
@@ -15,17 +16,6 @@ export interface CorpusEntry {
   name: string;
   /** The mutation applied, or "valid". */
   mutation: string;
-}
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const container = (name: string, i: number, extra = "") => `      - name: ${name}
@@ -375,7 +365,7 @@ export function generateCorpus(
 ): CorpusEntry[] {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
-  const random = rng(seed);
+  const random = seededRandom(seed);
   const kinds = Object.keys(GENERATORS);
   const entries: CorpusEntry[] = [];
   let batch: string[] = [];

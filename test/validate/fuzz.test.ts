@@ -15,20 +15,10 @@ import {
   validateObjects,
 } from "../../src/validate/index.ts";
 import type { ObjectResult } from "../../src/validate/index.ts";
+import { seededRandom } from "../helpers/seeded-random.ts";
 
 const SEED = Number(process.env["GANTRY_FUZZ_SEED"] ?? Date.now() % 1_000_000);
 const BUDGET_MS = Number(process.env["GANTRY_FUZZ_MS"] ?? 4000);
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function check(results: ObjectResult[], input: string): void {
   for (const r of results) {
@@ -50,7 +40,7 @@ function check(results: ObjectResult[], input: string): void {
 
 function fuzz(name: string, gen: (r: () => number) => string): void {
   it(`${name} (seed ${SEED})`, () => {
-    const r = rng(SEED);
+    const r = seededRandom(SEED);
     const start = performance.now();
     let n = 0;
     while (performance.now() - start < BUDGET_MS && n < 5000) {
@@ -201,7 +191,7 @@ describe("fuzz", () => {
   });
 
   it(`random objects through validateObjects (seed ${SEED})`, () => {
-    const r = rng(SEED + 1);
+    const r = seededRandom(SEED + 1);
     const value = (depth: number): unknown => {
       const p = r();
       if (depth > 6 || p < 0.4)
