@@ -54,7 +54,7 @@ export class RunRecorder implements ExecutorSink {
   async update(update: AttemptUpdate): Promise<void> {
     if (this.closed) return;
     const ending = isTerminal(update.state);
-    if (ending) await this.logs.flush(update.runId);
+    if (ending) await this.logs.flushAll();
     const outcome = await this.store.transitionRun({
       runId: update.runId,
       attempt: update.attempt,

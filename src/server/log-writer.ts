@@ -1,7 +1,7 @@
 /**
  * Batches log lines from executors into the store: lines are buffered per attempt and written in
  * order, at most every `intervalMs`, so a chatty workload costs a few inserts a second, not one per
- * line. `flush(runId)` resolves once every line of that run received so far is stored; the run
+ * line. `flushAll()` resolves once every line received so far is stored; the run
  * recorder calls it before recording a terminal state, so a finished run's log is complete.
  */
 
@@ -50,10 +50,6 @@ export class LogWriter {
       }
     });
     return this.writing;
-  }
-
-  flush(_runId: string): Promise<void> {
-    return this.flushAll();
   }
 
   async close(): Promise<void> {

@@ -10,24 +10,30 @@ export class GantryMetrics {
   readonly dispatchLatency: Histogram;
 
   constructor(store: Store) {
-    const runs = new Gauge({
+    // Both gauges come from one count: a scrape collects them together, so they share one query.
+    let counting: { at: number; counts: ReturnType<Store["countRunsByState"]> } | null = null;
+    const countRuns = (): ReturnType<Store["countRunsByState"]> => {
+      if (counting === null || Date.now() - counting.at > 250) {
+        counting = { at: Date.now(), counts: store.countRunsByState() };
+      }
+      return counting.counts;
+    };
+    new Gauge({
       name: "gantry_runs",
       help: "Runs by state",
       labelNames: ["state"],
       registers: [this.registry],
       async collect() {
-        const counts = await store.countRunsByState();
+        const counts = await countRuns();
         for (const state of RUN_STATES) this.set({ state }, counts[state] ?? 0);
       },
     });
-    void runs;
     new Gauge({
       name: "gantry_queue_depth",
       help: "Runs waiting in the queue",
       registers: [this.registry],
       async collect() {
-        const counts = await store.countRunsByState();
-        this.set(counts.queued ?? 0);
+        this.set((await countRuns()).queued ?? 0);
       },
     });
     this.dispatchLatency = new Histogram({
