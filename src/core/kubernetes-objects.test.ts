@@ -1,10 +1,26 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtemp, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { GantryError } from "./errors.ts";
+import { DEFAULT_LANGUAGES } from "./languages.ts";
+import {
+  SANDBOX_RUNNER_NODE,
+  SANDBOX_RUNNER_PATH,
+  normalizeSubmission,
+  runnerCommand,
+  type SubmissionRequest,
+} from "./submission-spec.ts";
 import {
   GANTRY_ANNOTATIONS,
   GANTRY_LABELS,
+  RUN_TOKEN_FILE,
   RUN_TOKEN_KEY,
+  RUN_TOKEN_MOUNT,
+  TOKEN_INIT_CONTAINER_NAME,
+  WORK_DIR,
   cpuResources,
   escapeKubeExpansion,
   gantrySelector,
@@ -88,7 +104,7 @@ test("labelValue keeps valid values and turns anything else into a valid, distin
   assert.match(labelValue("alice@example.com"), /^alice_example\.com-[0-9a-f]{8}$/);
 });
 
-test("labels: the same six on the Job, its pod template, the Secret and the ConfigMap", () => {
+test("labels: the same six on the Job, its pod template, the Secret and the ConfigMap (a submission adds its language)", () => {
   const r = renderRunObjects(
     input({ owner: "Alice Smith <alice@example.com>", spec: spec({ files: [{ path: "a", content: "x" }] }) }),
     config,
@@ -103,7 +119,7 @@ test("labels: the same six on the Job, its pod template, the Secret and the Conf
   };
   assert.deepEqual(
     Object.keys(GANTRY_LABELS).sort(),
-    ["attempt", "kind", "managedBy", "name", "owner", "runId"].sort(),
+    ["attempt", "kind", "language", "managedBy", "name", "owner", "runId"].sort(),
   );
   assert.ok(r.configMap !== null);
   for (const obj of [r.job, r.secret, r.configMap]) {
@@ -474,4 +490,227 @@ test("the validator would catch a rendered Job that lost its hardening (the prev
         (rule) => err.message.includes(rule),
       ),
   );
+});
+
+// ---- kind `submission` ----
+
+const submissionSpec = (language: string, request: Partial<SubmissionRequest> = {}) =>
+  normalizeSubmission(
+    {
+      language,
+      files: [{ path: DEFAULT_LANGUAGES[language]!.sourceFile, content: "SOURCE-MARKER-Zq81\n" }],
+      cases: [
+        { name: "visible", stdin: "STDIN-MARKER-1\n", expectedStdout: "EXPECTED-MARKER-1\n" },
+        { name: "hidden", stdin: "STDIN-MARKER-2\n", expectedStdout: "EXPECTED-MARKER-2\n", weight: 3 },
+      ],
+      ...request,
+    },
+    DEFAULT_LANGUAGES,
+  );
+const submissionInput = (s: JobSpec, over: Partial<RenderRunInput> = {}): RenderRunInput =>
+  input({ kind: "submission", spec: s, ...over });
+const initContainers = (job: KubeObject): Obj[] =>
+  (podSpec(job)["initContainers"] as Obj[] | undefined) ?? [];
+const volumes = (job: KubeObject): Obj[] => podSpec(job)["volumes"] as Obj[];
+
+test("submission: the runner in the language's image, kind and language labels, payload from the API", () => {
+  for (const language of Object.keys(DEFAULT_LANGUAGES)) {
+    const s = submissionSpec(language);
+    const r = renderRunObjects(submissionInput(s), config);
+    const c = main(r.job);
+    assert.equal(c["image"], DEFAULT_LANGUAGES[language]!.image, language);
+    assert.deepEqual(c["command"], runnerCommand(), "the same argv as in the local sandbox");
+    assert.deepEqual(c["command"], [SANDBOX_RUNNER_NODE, SANDBOX_RUNNER_PATH]);
+    for (const obj of [
+      r.job,
+      r.secret,
+      { metadata: podTemplate(r.job)["metadata"] as KubeObject["metadata"] },
+    ]) {
+      assert.equal(obj.metadata.labels[GANTRY_LABELS.kind], "submission");
+      assert.equal(obj.metadata.labels[GANTRY_LABELS.language], language);
+    }
+    assert.equal(r.job.metadata.annotations?.[GANTRY_ANNOTATIONS.payload], "api");
+    assert.equal(envValue(r.job, "GANTRY_PAYLOAD"), "api");
+    assert.equal(
+      envValue(r.job, "GANTRY_PAYLOAD_URL"),
+      `${config.apiUrl}/v1/internal/runs/${RUN_ID}/payload`,
+    );
+    assert.equal(r.configMap, null, "no ConfigMap: the grading spec is fetched, never mounted");
+    const res = o(c["resources"]);
+    assert.deepEqual(o(res["limits"])["memory"], `${s.limits.memoryMB}Mi`);
+    assert.equal(o(r.job["spec"])["activeDeadlineSeconds"], s.limits.wallSeconds);
+  }
+  // An image named by the request wins over the language's.
+  const own = renderRunObjects(
+    submissionInput(submissionSpec("c", { image: "registry.example/my-gcc:1.2" })),
+    config,
+  );
+  assert.equal(main(own.job)["image"], "registry.example/my-gcc:1.2");
+  assert.equal(initContainers(own.job)[0]!["image"], "registry.example/my-gcc:1.2");
+});
+
+test("runTokenDelivery file: the Secret is mounted only into the init container; main gets GANTRY_RUN_TOKEN_FILE", () => {
+  const r = renderRunObjects(submissionInput(submissionSpec("python")), config);
+  const text = JSON.stringify(r.job);
+  assert.ok(!text.includes(TOKEN) && !text.includes(Buffer.from(TOKEN).toString("base64")));
+  const c = main(r.job);
+  const names = envOf(r.job).map((e) => e["name"]);
+  assert.ok(!names.includes("GANTRY_RUN_TOKEN"), "no token env in the main container");
+  assert.ok(
+    envOf(r.job).every((e) => e["valueFrom"] === undefined),
+    "no env of the main container refers to the Secret",
+  );
+  assert.equal(envValue(r.job, "GANTRY_RUN_TOKEN_FILE"), RUN_TOKEN_FILE);
+  assert.equal(RUN_TOKEN_FILE, "/work/.gantry-run-token");
+  const mounts = (c["volumeMounts"] as Obj[]).map((m) => m["name"]);
+  assert.deepEqual(mounts, ["work", "tmp"], "main mounts no secret volume");
+
+  const inits = initContainers(r.job);
+  assert.equal(inits.length, 1);
+  const init = inits[0]!;
+  assert.equal(init["name"], TOKEN_INIT_CONTAINER_NAME);
+  assert.equal(init["image"], c["image"], "the same image: nothing else to pull");
+  assert.equal((init["command"] as string[])[0], SANDBOX_RUNNER_NODE);
+  assert.deepEqual((init["command"] as string[]).slice(-2), [
+    `${RUN_TOKEN_MOUNT}/${RUN_TOKEN_KEY}`,
+    RUN_TOKEN_FILE,
+  ]);
+  assert.deepEqual(init["env"], [{ name: "HOME", value: WORK_DIR }]);
+  assert.deepEqual(init["volumeMounts"], [
+    { name: "work", mountPath: WORK_DIR },
+    { name: "run-token", mountPath: RUN_TOKEN_MOUNT, readOnly: true },
+  ]);
+  assert.deepEqual(init["securityContext"], c["securityContext"], "hardened like the main container");
+  assert.ok(o(o(init["resources"])["limits"])["memory"] !== undefined);
+  const secretVolumes = volumes(r.job).filter((v) => v["secret"] !== undefined);
+  assert.deepEqual(secretVolumes, [
+    {
+      name: "run-token",
+      secret: {
+        secretName: r.name,
+        optional: false,
+        defaultMode: 0o440,
+        items: [{ key: RUN_TOKEN_KEY, path: RUN_TOKEN_KEY }],
+      },
+    },
+  ]);
+  // The Secret itself is the same as for any run.
+  assert.equal(Buffer.from(o(r.secret["data"])[RUN_TOKEN_KEY] as string, "base64").toString(), TOKEN);
+
+  // File delivery is the spec's choice, not the kind's: a job asking for it gets the same; the
+  // default (env) keeps the secretKeyRef and renders no init container.
+  const job = renderRunObjects(input({ spec: spec({ runTokenDelivery: "file" }) }), config);
+  assert.equal(initContainers(job.job).length, 1);
+  assert.equal(envValue(job.job, "GANTRY_RUN_TOKEN_FILE"), RUN_TOKEN_FILE);
+  const plain = renderRunObjects(input(), config);
+  assert.equal(podSpec(plain.job)["initContainers"], undefined);
+  assert.equal(envValue(plain.job, "GANTRY_RUN_TOKEN_FILE"), undefined);
+});
+
+test("the init container's program writes the token as a 0600 file and refuses a target that exists", async () => {
+  const { job } = renderRunObjects(submissionInput(submissionSpec("python")), config);
+  const argv = initContainers(job)[0]!["command"] as string[];
+  const dir = await mkdtemp(path.join(tmpdir(), "gantry-token-init-"));
+  try {
+    const source = path.join(dir, "secret");
+    const target = path.join(dir, "work-token");
+    await writeFile(source, TOKEN, { mode: 0o440 });
+    // The rendered argv with the host's node and these paths in place of the pod's.
+    const run = (to: string) =>
+      spawnSync(process.execPath, [...argv.slice(1, -2), source, to], { encoding: "utf8" });
+    const first = run(target);
+    assert.equal(first.status, 0, first.stderr);
+    assert.equal(await readFile(target, "utf8"), TOKEN);
+    assert.equal((await stat(target)).mode & 0o777, 0o600);
+    // A planted file (or link) at the target is not followed or overwritten.
+    const planted = path.join(dir, "planted");
+    await writeFile(planted, "keep");
+    await symlink(planted, path.join(dir, "link"));
+    const second = run(path.join(dir, "link"));
+    assert.notEqual(second.status, 0);
+    assert.equal(await readFile(planted, "utf8"), "keep");
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("submission: nothing of the grading spec (sources, stdin, expected outputs, checker) is in any object", () => {
+  const checker = submissionSpec("cpp", {
+    compare: {
+      mode: "checker",
+      files: [{ path: "check.py", content: "CHECKER-MARKER-77" }],
+      command: ["/usr/bin/python3", "check.py"],
+    },
+  });
+  for (const s of [submissionSpec("python"), checker]) {
+    const r = renderRunObjects(submissionInput(s), config);
+    const text = JSON.stringify([r.job, r.secret, r.configMap]);
+    for (const marker of [
+      "SOURCE-MARKER",
+      "STDIN-MARKER",
+      "EXPECTED-MARKER",
+      "CHECKER-MARKER",
+      "check.py",
+      "hidden",
+    ])
+      assert.ok(!text.includes(marker), `${marker} leaked into the objects`);
+  }
+});
+
+test("a hostile submission cannot change the rendered objects: they depend on language, image and limits only", () => {
+  const benign = submissionSpec("python");
+  const hostile = structuredClone(benign);
+  // What the API refuses, put straight into a spec (as a tampered store row would be).
+  hostile.submission.files = [
+    { path: "../../etc/passwd", content: "x" },
+    { path: "/abs", content: "$(GANTRY_RUN_TOKEN)" },
+    { path: "main.py\nenv:\n- name: GANTRY_RUN_TOKEN", content: "}" },
+  ];
+  hostile.submission.cases[0]!.expectedStdout = '"},{"name":"GANTRY_RUN_TOKEN","value":"x"}';
+  hostile.submission.cases[0]!.name = "$(HOME)/../x";
+  const a = renderRunObjects(submissionInput(benign), config);
+  const b = renderRunObjects(submissionInput(hostile), config);
+  assert.deepEqual(b, a);
+  // Env a spec brings (none, for an accepted submission) never replaces Gantry's, and $ stays literal.
+  const injected = renderRunObjects(
+    submissionInput({
+      ...benign,
+      env: { GANTRY_RUN_TOKEN_FILE: "/etc/shadow", GANTRY_RUN_TOKEN: "x", X: "$(GANTRY_API_URL)" },
+    }),
+    config,
+  );
+  assert.equal(envValue(injected.job, "GANTRY_RUN_TOKEN_FILE"), RUN_TOKEN_FILE);
+  assert.ok(!envOf(injected.job).some((e) => e["name"] === "GANTRY_RUN_TOKEN"));
+  assert.equal(envValue(injected.job, "X"), "$$(GANTRY_API_URL)");
+  // A language name that is no label value is made one; files to mount and a missing spec are refused.
+  const odd = structuredClone(benign);
+  odd.submission.language = "Py thon/../x";
+  const oddLabel = renderRunObjects(submissionInput(odd), config).job.metadata.labels[GANTRY_LABELS.language];
+  assert.match(oddLabel ?? "", LABEL_VALUE);
+  for (const bad of [{ ...benign, files: [{ path: "main.py", content: "print(1)" }] }, spec()])
+    assert.throws(
+      () => renderRunObjects(submissionInput(bad), config),
+      (err: unknown) => err instanceof GantryError && err.code === "GANTRY_ERR_VALIDATION",
+    );
+});
+
+test("every rendered submission passes the validator in strict mode with no finding at all", () => {
+  for (const language of Object.keys(DEFAULT_LANGUAGES)) {
+    for (const cfg of [config, { ...config, imagePullPolicy: "IfNotPresent" as const, maxCpuMillis: 2000 }]) {
+      const r = renderRunObjects(submissionInput(submissionSpec(language)), cfg);
+      const owner = { metadata: { name: r.name, uid: "6f1c0c9e-0000-4000-8000-000000000002" } };
+      const objects = [r.job, ownedBy(r.secret, owner)];
+      for (const result of validateObjects(objects, { strict: true }))
+        assert.deepEqual(
+          result.findings,
+          [],
+          `${language} ${result.kind}: ${JSON.stringify(result.findings)}`,
+        );
+    }
+  }
+  // The init container is checked too: without its hardening the validator refuses the Job.
+  const { job } = renderRunObjects(submissionInput(submissionSpec("java")), config);
+  const broken = structuredClone(job);
+  initContainers(broken)[0]!["securityContext"] = { runAsNonRoot: true };
+  assert.throws(() => assertValidObjects([broken], { strict: true }), GantryError);
 });

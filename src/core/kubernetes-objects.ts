@@ -22,7 +22,18 @@
  *   Past `payloadConfigMapMaxBytes` (the API server refuses ConfigMaps over 1 MiB) there is no
  *   ConfigMap: `GANTRY_PAYLOAD=api` and the workload (the runner) fetches
  *   `GANTRY_PAYLOAD_URL` with its token instead.
- * - Token: only in the Secret, reaching the container as GANTRY_RUN_TOKEN by `secretKeyRef`.
+ * - Token: only in the Secret, reaching the container as GANTRY_RUN_TOKEN by `secretKeyRef` — or,
+ *   with `runTokenDelivery: "file"`, not reaching it at all: the Secret is mounted only into a small
+ *   init container (`run-token`, same image, the execute-only Node at SANDBOX_RUNNER_NODE) that
+ *   copies it into the `/work` emptyDir as a 0600 file, and the main container gets only
+ *   GANTRY_RUN_TOKEN_FILE naming it; the runner reads and deletes it before any submitted code runs.
+ *   So no process environment, no env reference and no volume of the main container holds it.
+ * - Kind `submission`: the command is the runner in the language's image (spec.image, set from the
+ *   language row at acceptance; `deploy/runner/` builds those images with the runner bundle and the
+ *   execute-only Node at the local sandbox's paths, so `runnerCommand()` is the same argv). The
+ *   grading spec (sources, cases, expected outputs, checker) never becomes an object: the runner
+ *   fetches it from `/v1/internal/runs/{id}/payload` with its token (`GANTRY_PAYLOAD=api`), so no
+ *   ConfigMap exists and nothing of it sits in the pod's filesystem or in etcd.
  * - Ownership: the Executor creates the Job first, then the Secret and ConfigMap with `ownedBy()`
  *   (the pod waits for them: an env secretKeyRef or a volume that does not exist yet holds the
  *   container in `CreateContainerConfigError` / `ContainerCreating` until it does). Delete a Job
@@ -33,6 +44,7 @@
  */
 
 import { GantryError } from "./errors.ts";
+import { SANDBOX_RUNNER_NODE } from "./submission-spec.ts";
 import type { JobSpec, Limits } from "./workload.ts";
 
 export const GANTRY_LABELS = {
@@ -42,6 +54,8 @@ export const GANTRY_LABELS = {
   attempt: "gantry.dev/attempt",
   kind: "gantry.dev/kind",
   owner: "gantry.dev/owner",
+  /** Kind `submission` only: the submission's language. */
+  language: "gantry.dev/language",
 } as const;
 
 /** Values of the two fixed labels; select Gantry's objects with `gantrySelector()`. */
@@ -73,6 +87,18 @@ export const CONTAINER_NAME = "main";
 export const WORK_DIR = "/work";
 /** Key of the run token in the per-run Secret. */
 export const RUN_TOKEN_KEY = "run-token";
+/** With `runTokenDelivery: "file"`: the init container that copies the token into /work. */
+export const TOKEN_INIT_CONTAINER_NAME = "run-token";
+/** Where that init container (only) mounts the Secret, read-only. */
+export const RUN_TOKEN_MOUNT = "/var/run/gantry";
+/** The token file in /work (the local sandbox's name too); GANTRY_RUN_TOKEN_FILE names it. */
+export const RUN_TOKEN_FILE = `${WORK_DIR}/.gantry-run-token`;
+/**
+ * The init container's program (run by `node -e`, argv: source, target): writes the token with
+ * mode 0600, refusing a target that exists (`wx`: no following a planted link or file).
+ */
+const COPY_TOKEN_SCRIPT =
+  'const fs = require("node:fs"); fs.writeFileSync(process.argv[2], fs.readFileSync(process.argv[1]), { mode: 0o600, flag: "wx" });';
 /** Default of `payloadConfigMapMaxBytes`: below the API server's 1 MiB ConfigMap limit. */
 export const DEFAULT_PAYLOAD_CONFIGMAP_MAX_BYTES = 900 * 1024;
 export const DEFAULT_MAX_CPU_MILLIS = 4000;
@@ -240,16 +266,25 @@ export function renderRunObjects(input: RenderRunInput, config: KubernetesRunCon
     throw new GantryError("GANTRY_ERR_CONFIG", [
       `runAsUser must be a positive uid, not ${config.runAsUser} (workloads never run as root)`,
     ]);
+  const submission = kind === "submission" ? submissionOf(spec) : null;
   const name = jobName(runId, attempt);
   const namespace = config.namespace;
   const labels = runLabels(runId, attempt, kind, owner);
+  if (submission !== null) labels[GANTRY_LABELS.language] = labelValue(submission.language);
   const maxPayload = config.payloadConfigMapMaxBytes ?? DEFAULT_PAYLOAD_CONFIGMAP_MAX_BYTES;
   const sizeLimit = `${config.workDirSizeMB ?? DEFAULT_WORK_DIR_SIZE_MB}Mi`;
+  const tokenFile = spec.runTokenDelivery === "file";
 
   const keyed = spec.files.map((file, i) => ({ file, key: `f${i}` }));
   const payloadBytes = keyed.reduce((sum, { file, key }) => sum + key.length + fileBytes(file), 0);
   const payload: "none" | "configmap" | "api" =
-    spec.files.length === 0 ? "none" : payloadBytes <= maxPayload ? "configmap" : "api";
+    submission !== null
+      ? "api"
+      : spec.files.length === 0
+        ? "none"
+        : payloadBytes <= maxPayload
+          ? "configmap"
+          : "api";
   const annotations: Record<string, string> = {
     [GANTRY_ANNOTATIONS.owner]: owner,
     [GANTRY_ANNOTATIONS.runId]: runId,
@@ -299,17 +334,34 @@ export function renderRunObjects(input: RenderRunInput, config: KubernetesRunCon
     gantryEnv.GANTRY_PAYLOAD_URL = `${config.apiUrl.replace(/\/+$/, "")}/v1/internal/runs/${encodeURIComponent(runId)}/payload`;
   const userEnv = Object.entries(spec.env).filter(([k]) => !k.startsWith(RESERVED_ENV_PREFIX));
   const defaults = Object.entries({ HOME: WORK_DIR, TMPDIR: "/tmp" }).filter(([k]) => !(k in spec.env));
+  if (tokenFile) gantryEnv.GANTRY_RUN_TOKEN_FILE = RUN_TOKEN_FILE;
   const env: unknown[] = [
     ...[...defaults, ...userEnv].map(([k, v]) => ({ name: k, value: escapeKubeExpansion(v) })),
     ...Object.entries(gantryEnv).map(([k, v]) => ({ name: k, value: escapeKubeExpansion(v) })),
-    {
-      name: "GANTRY_RUN_TOKEN",
-      valueFrom: { secretKeyRef: { name, key: RUN_TOKEN_KEY, optional: false } },
-    },
+    ...(tokenFile
+      ? []
+      : [
+          {
+            name: "GANTRY_RUN_TOKEN",
+            valueFrom: { secretKeyRef: { name, key: RUN_TOKEN_KEY, optional: false } },
+          },
+        ]),
   ];
 
   const cpu = cpuResources(spec.limits, config.maxCpuMillis);
   const memory = `${spec.limits.memoryMB}Mi`;
+  const image = spec.image ?? config.defaultImage;
+  const pullPolicy = config.imagePullPolicy === undefined ? {} : { imagePullPolicy: config.imagePullPolicy };
+  const securityContext = {
+    runAsNonRoot: true,
+    runAsUser: config.runAsUser,
+    runAsGroup: config.runAsUser,
+    privileged: false,
+    allowPrivilegeEscalation: false,
+    readOnlyRootFilesystem: true,
+    capabilities: { drop: ["ALL"] },
+    seccompProfile: { type: "RuntimeDefault" },
+  };
   const volumeMounts: unknown[] = [
     { name: "work", mountPath: WORK_DIR },
     { name: "tmp", mountPath: "/tmp" },
@@ -325,6 +377,19 @@ export function renderRunObjects(input: RenderRunInput, config: KubernetesRunCon
   const volumes: unknown[] = [
     { name: "work", emptyDir: { sizeLimit } },
     { name: "tmp", emptyDir: { sizeLimit } },
+    ...(tokenFile
+      ? [
+          {
+            name: "run-token",
+            secret: {
+              secretName: name,
+              optional: false,
+              defaultMode: 0o440,
+              items: [{ key: RUN_TOKEN_KEY, path: RUN_TOKEN_KEY }],
+            },
+          },
+        ]
+      : []),
     ...(payload === "configmap"
       ? [
           {
@@ -346,8 +411,8 @@ export function renderRunObjects(input: RenderRunInput, config: KubernetesRunCon
 
   const container = {
     name: CONTAINER_NAME,
-    image: spec.image ?? config.defaultImage,
-    ...(config.imagePullPolicy === undefined ? {} : { imagePullPolicy: config.imagePullPolicy }),
+    image,
+    ...pullPolicy,
     command: spec.command.map(escapeKubeExpansion),
     workingDir: WORK_DIR,
     env,
@@ -355,17 +420,33 @@ export function renderRunObjects(input: RenderRunInput, config: KubernetesRunCon
       requests: { cpu: cpu.request, memory },
       limits: { cpu: cpu.limit, memory },
     },
-    securityContext: {
-      runAsNonRoot: true,
-      runAsUser: config.runAsUser,
-      runAsGroup: config.runAsUser,
-      privileged: false,
-      allowPrivilegeEscalation: false,
-      readOnlyRootFilesystem: true,
-      capabilities: { drop: ["ALL"] },
-      seccompProfile: { type: "RuntimeDefault" },
-    },
+    securityContext,
     volumeMounts,
+    terminationMessagePolicy: "FallbackToLogsOnError",
+  };
+  // Runs before the main container and exits; the pod's effective request is the larger of the two.
+  const tokenInit = {
+    name: TOKEN_INIT_CONTAINER_NAME,
+    image,
+    ...pullPolicy,
+    command: [
+      SANDBOX_RUNNER_NODE,
+      "-e",
+      COPY_TOKEN_SCRIPT,
+      `${RUN_TOKEN_MOUNT}/${RUN_TOKEN_KEY}`,
+      RUN_TOKEN_FILE,
+    ].map(escapeKubeExpansion),
+    workingDir: WORK_DIR,
+    env: [{ name: "HOME", value: WORK_DIR }],
+    resources: {
+      requests: { cpu: "100m", memory: "128Mi" },
+      limits: { cpu: "1", memory: "128Mi" },
+    },
+    securityContext,
+    volumeMounts: [
+      { name: "work", mountPath: WORK_DIR },
+      { name: "run-token", mountPath: RUN_TOKEN_MOUNT, readOnly: true },
+    ],
     terminationMessagePolicy: "FallbackToLogsOnError",
   };
 
@@ -403,6 +484,7 @@ export function renderRunObjects(input: RenderRunInput, config: KubernetesRunCon
             fsGroup: config.runAsUser,
             seccompProfile: { type: "RuntimeDefault" },
           },
+          ...(tokenFile ? { initContainers: [tokenInit] } : {}),
           containers: [container],
           volumes,
         },
@@ -410,6 +492,21 @@ export function renderRunObjects(input: RenderRunInput, config: KubernetesRunCon
     },
   };
   return { name, job, secret, configMap };
+}
+
+/**
+ * The grading spec of a `submission` workload, checked for what the template relies on: it is the
+ * runner's payload, fetched from the API, so the spec carries no files of its own to mount.
+ */
+function submissionOf(spec: JobSpec): NonNullable<JobSpec["submission"]> {
+  const submission = spec.submission;
+  if (submission === undefined)
+    throw new GantryError("GANTRY_ERR_VALIDATION", ["a workload of kind submission has no submission spec"]);
+  if (spec.files.length > 0)
+    throw new GantryError("GANTRY_ERR_VALIDATION", [
+      "a submission's sources travel in its payload; its spec must hold no files to mount",
+    ]);
+  return submission;
 }
 
 /**
