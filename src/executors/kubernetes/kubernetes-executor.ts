@@ -316,7 +316,7 @@ export class KubernetesExecutor implements Executor {
           runId: request.runId,
           attempt: request.attempt,
           owner: request.owner,
-          kind: "job",
+          kind: request.spec.submission === undefined ? "job" : "submission",
           spec: request.spec,
           runToken: request.runToken,
           podAnnotations: this.options.podAnnotations?.(request),
