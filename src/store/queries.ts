@@ -250,3 +250,63 @@ export const CHECK_RUN_TOKEN = `
 export const CONSUME_RUN_TOKEN = `
   UPDATE run_tokens t SET used_at = now() FROM runs r WHERE ${VALID_RUN_TOKEN}
   RETURNING t.attempt`;
+
+// --- finalizations and run outcomes (the Cloudemy API) -------------------------------------------
+
+/** $1 run. */
+export const SELECT_RUN_OWNER_STATE = `SELECT id, owner, state FROM runs WHERE id = $1`;
+
+/** $1 owner. */
+export const SELECT_FINALIZATION_OF_OWNER = `
+  SELECT run_id, finalized_at FROM run_finalizations WHERE owner = $1`;
+
+/** Inserts nothing when the run or the owner already has one (either unique key).
+ *  $1 run, $2 owner, $3 note. */
+export const INSERT_FINALIZATION = `
+  INSERT INTO run_finalizations (run_id, owner, note) VALUES ($1, $2, $3)
+  ON CONFLICT DO NOTHING
+  RETURNING finalized_at`;
+
+const RUN_COLUMNS_OF_R = RUN_COLUMNS.split(",")
+  .map((c) => `r.${c.trim()}`)
+  .join(", ");
+
+/**
+ * Runs with their outcome: finalized; else the newest result's status decides (timeout and failed
+ * statuses as listed, anything else completed); else a live run is live, a timed-out one timeout,
+ * any other ended one failed. Each filter is skipped when its parameter is null.
+ * $1 owner, $2 kind, $3 run id, $4 outcome, $5 live states, $6 timeout statuses, $7 failed statuses.
+ */
+const RUN_OUTCOMES_FROM = `
+  FROM runs r
+  JOIN workloads w ON w.id = r.workload_id
+  LEFT JOIN run_finalizations f ON f.run_id = r.id
+  LEFT JOIN LATERAL (
+    SELECT status, score FROM results WHERE run_id = r.id ORDER BY attempt DESC LIMIT 1
+  ) res ON true
+  CROSS JOIN LATERAL (
+    SELECT CASE
+      WHEN f.run_id IS NOT NULL THEN 'finalized'
+      WHEN res.status = ANY($6::text[]) THEN 'timeout'
+      WHEN res.status = ANY($7::text[]) THEN 'failed'
+      WHEN res.status IS NOT NULL THEN 'completed'
+      WHEN r.state = ANY($5::text[]) THEN 'live'
+      WHEN r.state = 'timed_out' THEN 'timeout'
+      ELSE 'failed'
+    END AS outcome
+  ) o
+  WHERE ($1::text IS NULL OR r.owner = $1)
+    AND ($2::text IS NULL OR r.kind = $2)
+    AND ($3::uuid IS NULL OR r.id = $3::uuid)
+    AND ($4::text IS NULL OR o.outcome = $4)`;
+
+/** Parameters as RUN_OUTCOMES_FROM. */
+export const COUNT_RUN_OUTCOMES = `SELECT count(*) AS n ${RUN_OUTCOMES_FROM}`;
+
+/** One page, newest first. Parameters as RUN_OUTCOMES_FROM, then $8 page size, $9 offset. */
+export const LIST_RUN_OUTCOMES = `
+  SELECT ${RUN_COLUMNS_OF_R}, o.outcome, res.status AS result_status, res.score AS result_score,
+         f.finalized_at, w.spec #>> '{submission,language}' AS language
+  ${RUN_OUTCOMES_FROM}
+  ORDER BY r.seq DESC
+  LIMIT $8 OFFSET $9`;

@@ -41,6 +41,16 @@ CREATE TABLE run_events (
   CONSTRAINT run_events_run_id_fkey FOREIGN KEY (run_id) REFERENCES runs(id)
 );
 
+CREATE TABLE run_finalizations (
+  run_id uuid NOT NULL,
+  owner text NOT NULL,
+  note text,
+  finalized_at timestamp with time zone NOT NULL DEFAULT now(),
+  CONSTRAINT run_finalizations_owner_key UNIQUE (owner),
+  CONSTRAINT run_finalizations_pkey PRIMARY KEY (run_id),
+  CONSTRAINT run_finalizations_run_id_fkey FOREIGN KEY (run_id) REFERENCES runs(id)
+);
+
 CREATE TABLE run_logs (
   run_id uuid NOT NULL,
   seq bigint NOT NULL,

@@ -34,9 +34,13 @@ import type {
   ApiToken,
   ClaimLimits,
   ClaimedRun,
+  FinalizeOutcome,
   LogChunkInput,
   NewRun,
+  OutcomeQuery,
   Role,
+  RunOutcome,
+  RunOutcomeRow,
   RunQuery,
   Store,
   StoreChannel,
@@ -51,6 +55,8 @@ const LEADERSHIP_LOCK_CLASS = GANTRY_LOCK_CLASS + 1;
 /** Runs holding a slot of the concurrency caps. */
 const LIVE_STATES: readonly RunState[] = RUN_STATES.filter((s) => s !== "queued" && !isTerminal(s));
 const TERMINAL: readonly RunState[] = [...TERMINAL_STATES];
+/** Runs that have not ended: the outcome `live`. */
+const LIVE_AND_QUEUED: readonly RunState[] = RUN_STATES.filter((s) => !isTerminal(s));
 const LOG_STREAMS: readonly LogStream[] = ["stdout", "stderr", "system"];
 const ROLES: readonly Role[] = ["admin", "submitter", "viewer"];
 
@@ -433,6 +439,64 @@ export class SqlStore implements Store {
       TERMINAL,
     ]);
     return row ? { attempt: toInt(row.attempt) } : null;
+  }
+
+  // --- finalizations ------------------------------------------------------------------------------
+
+  async finalizeRun(runId: string, owner: string, note: string | null): Promise<FinalizeOutcome> {
+    if (!isUuid(runId) || !isStorable(owner) || owner === "") return { ok: false, refusal: "not_found" };
+    const [run] = await this.#db.query(Q.SELECT_RUN_OWNER_STATE, [runId]);
+    if (!run || String(run.owner) !== owner) return { ok: false, refusal: "not_found" };
+    const state = run.state as RunState;
+    // Read the owner's finalization before inserting: a repeat is answered without a write, and a
+    // lost race (the insert inserts nothing) is answered from what won.
+    for (let pass = 0; pass < 2; pass++) {
+      const [existing] = await this.#db.query(Q.SELECT_FINALIZATION_OF_OWNER, [owner]);
+      if (existing) {
+        return String(existing.run_id) === runId
+          ? { ok: true, finalizedAt: toDate(existing.finalized_at), already: true }
+          : { ok: false, refusal: "other_finalized", runId: String(existing.run_id) };
+      }
+      if (pass > 0) break;
+      if (!isTerminal(state)) return { ok: false, refusal: "not_finished", state };
+      const [inserted] = await this.#db.query(Q.INSERT_FINALIZATION, [
+        runId,
+        owner,
+        note === null ? null : clip(note),
+      ]);
+      if (inserted) return { ok: true, finalizedAt: toDate(inserted.finalized_at), already: false };
+    }
+    throw new GantryError("GANTRY_ERR_UNAVAILABLE", ["the finalization kept changing; try again"]);
+  }
+
+  async listRunOutcomes(query: OutcomeQuery): Promise<{ rows: RunOutcomeRow[]; total: number }> {
+    const limit = Math.min(500, Math.max(1, Math.trunc(Number(query.limit)) || 1));
+    const offset = Math.min(1e9, Math.max(0, Math.trunc(Number(query.offset)) || 0));
+    const filters = [query.owner, query.kind, query.outcome];
+    if (!filters.every((f) => f === undefined || isStorable(f))) return { rows: [], total: 0 };
+    if (query.runId !== undefined && !isUuid(query.runId)) return { rows: [], total: 0 };
+    const params = [
+      query.owner ?? null,
+      query.kind ?? null,
+      query.runId ?? null,
+      query.outcome ?? null,
+      LIVE_AND_QUEUED,
+      [...query.rules.timeoutStatuses],
+      [...query.rules.failedStatuses],
+    ];
+    const [counted] = await this.#db.query(Q.COUNT_RUN_OUTCOMES, params);
+    const rows = await this.#db.query(Q.LIST_RUN_OUTCOMES, [...params, limit, offset]);
+    return {
+      total: toInt(must(counted).n),
+      rows: rows.map((row) => ({
+        run: stripSeq(toRun(row)),
+        outcome: row.outcome as RunOutcome,
+        resultStatus: row.result_status === null ? null : String(row.result_status),
+        score: row.result_score === null ? null : Number(row.result_score),
+        language: row.language === null ? null : String(row.language),
+        finalizedAt: row.finalized_at === null ? null : toDate(row.finalized_at),
+      })),
+    };
   }
 
   // --- notifications and leadership ---------------------------------------------------------------

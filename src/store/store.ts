@@ -87,6 +87,48 @@ export interface LogChunkInput {
   text: string;
 }
 
+/**
+ * What became of a run, as one word: `finalized` (its owner handed it in), else what its newest
+ * result says (`timeout`, `failed` or `completed`, by `OutcomeRules`), else `live` while it runs,
+ * `timeout` when it timed out and `failed` when it ended without a result.
+ */
+export type RunOutcome = "live" | "completed" | "failed" | "timeout" | "finalized";
+
+/** Which result statuses make an outcome other than `completed`. */
+export interface OutcomeRules {
+  timeoutStatuses: readonly string[];
+  failedStatuses: readonly string[];
+}
+
+export interface OutcomeQuery {
+  owner?: string;
+  kind?: WorkloadKind;
+  runId?: string;
+  outcome?: RunOutcome;
+  rules: OutcomeRules;
+  /** Rows to skip, newest first (0..1e9). */
+  offset: number;
+  /** 1..500 */
+  limit: number;
+}
+
+export interface RunOutcomeRow {
+  run: Run;
+  outcome: RunOutcome;
+  /** The newest attempt's result, if any. */
+  resultStatus: string | null;
+  score: number | null;
+  /** The workload's `spec.submission.language`, for submissions. */
+  language: string | null;
+  finalizedAt: Date | null;
+}
+
+export type FinalizeOutcome =
+  | { ok: true; finalizedAt: Date; already: boolean }
+  | { ok: false; refusal: "not_found" }
+  | { ok: false; refusal: "not_finished"; state: RunState }
+  | { ok: false; refusal: "other_finalized"; runId: string };
+
 export interface Store {
   readonly backend: "pglite" | "postgres";
 
@@ -156,6 +198,16 @@ export interface Store {
     tokenHash: string,
     opts: { consume: boolean },
   ): Promise<{ attempt: number } | null>;
+
+  // --- finalizations (the Cloudemy API) --------------------------------------------------------
+  /**
+   * Marks an ended run as its owner's one finalized run. Only the run's owner may (anyone else gets
+   * `not_found`); again for the same run it answers ok with `already`; refused when the owner has
+   * finalized another run (`other_finalized`, also for two racing calls) or the run is still live.
+   */
+  finalizeRun(runId: string, owner: string, note: string | null): Promise<FinalizeOutcome>;
+  /** Runs with their outcome, newest first, and how many match in all. */
+  listRunOutcomes(query: OutcomeQuery): Promise<{ rows: RunOutcomeRow[]; total: number }>;
 
   // --- notifications ---------------------------------------------------------------------------
   /** Calls `listener` on NOTIFY of the channel; returns an unsubscribe function. */

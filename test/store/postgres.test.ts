@@ -12,6 +12,7 @@ import assert from "node:assert/strict";
 import { randomBytes, randomUUID } from "node:crypto";
 import pg from "pg";
 import { readFileSync } from "node:fs";
+import { loadMigrations } from "../../src/store/migrate.ts";
 import { openStore } from "../../src/store/open-store.ts";
 import { dumpSchema } from "../../src/store/schema-dump.ts";
 import { newRun, storeConformance } from "./store.conformance.ts";
@@ -79,7 +80,7 @@ if (!serverUrl) {
         await client.end();
         assert.deepEqual(
           rows.map((r: { version: number }) => r.version),
-          [1],
+          loadMigrations().map((m) => m.version),
         );
         const run = await stores[0]!.createRun(newRun());
         assert.equal((await stores[4]!.getRun(run.id))?.id, run.id);

@@ -26,7 +26,7 @@ export interface StoreHarness {
   cleanup?: () => Promise<void>;
 }
 
-const EMPTY_ALL = `TRUNCATE run_tokens, run_logs, results, run_events, api_tokens, runs, workloads`;
+const EMPTY_ALL = `TRUNCATE run_finalizations, run_tokens, run_logs, results, run_events, api_tokens, runs, workloads`;
 
 export function spec(overrides: Partial<JobSpec> = {}): JobSpec {
   return {
@@ -1040,6 +1040,187 @@ export function storeConformance(backend: "pglite" | "postgres", harness: StoreH
       await waitFor("remaining listener", () => b.includes(run2.id));
       assert.ok(!a.includes(run2.id));
       await stopB();
+    });
+
+    // --- finalizations and run outcomes --------------------------------------------------------------
+
+    test("finalizeRun: only the owner, only an ended run, idempotent, one per owner", async () => {
+      const done = await runIn("succeeded", { owner: "fin-a" });
+      const other = await runIn("failed", { owner: "fin-a" });
+      const live = await runIn("running", { owner: "fin-a" });
+      const bobs = await runIn("succeeded", { owner: "fin-b" });
+
+      assert.deepEqual(await store.finalizeRun(randomUUID(), "fin-a", null), {
+        ok: false,
+        refusal: "not_found",
+      });
+      assert.deepEqual(await store.finalizeRun("not-a-uuid", "fin-a", null), {
+        ok: false,
+        refusal: "not_found",
+      });
+      assert.deepEqual(await store.finalizeRun(done.id, "fin-b", null), { ok: false, refusal: "not_found" });
+      assert.deepEqual(await store.finalizeRun(done.id, "fin-a\0", null), {
+        ok: false,
+        refusal: "not_found",
+      });
+      assert.deepEqual(await store.finalizeRun(done.id, "", null), { ok: false, refusal: "not_found" });
+      assert.deepEqual(await store.finalizeRun(live.id, "fin-a", null), {
+        ok: false,
+        refusal: "not_finished",
+        state: "running",
+      });
+
+      const first = await store.finalizeRun(done.id, "fin-a", "my final answer");
+      assert.ok(first.ok);
+      assert.equal(first.already, false);
+      assert.ok(first.finalizedAt instanceof Date);
+      const again = await store.finalizeRun(done.id, "fin-a", "ignored");
+      assert.ok(again.ok);
+      assert.equal(again.already, true);
+      assert.equal(again.finalizedAt.getTime(), first.finalizedAt.getTime());
+      assert.deepEqual(await store.finalizeRun(other.id, "fin-a", null), {
+        ok: false,
+        refusal: "other_finalized",
+        runId: done.id,
+      });
+      // Another owner is not affected, and may not touch fin-a's runs.
+      assert.deepEqual(await store.finalizeRun(other.id, "fin-b", null), { ok: false, refusal: "not_found" });
+      const b = await store.finalizeRun(bobs.id, "fin-b", "x".repeat(10_000));
+      assert.ok(b.ok && !b.already);
+    });
+
+    test("finalizeRun: of two racing finalizations of different runs by one owner, one wins", async () => {
+      const runs = await Promise.all(Array.from({ length: 6 }, () => runIn("succeeded", { owner: "racer" })));
+      const outcomes = await Promise.all(runs.map((r) => store.finalizeRun(r.id, "racer", null)));
+      const winners = outcomes.filter((o) => o.ok);
+      assert.equal(winners.length, 1, JSON.stringify(outcomes));
+      const winner = runs[outcomes.findIndex((o) => o.ok)] as Run;
+      for (const o of outcomes) {
+        if (!o.ok) assert.deepEqual(o, { ok: false, refusal: "other_finalized", runId: winner.id });
+      }
+    });
+
+    const RULES = { timeoutStatuses: ["timeout", "TIMEOUT"], failedStatuses: ["internal_error", "FAILED"] };
+    const outcomeOf = async (runId: string) =>
+      (await store.listRunOutcomes({ runId, rules: RULES, offset: 0, limit: 10 })).rows[0]?.outcome;
+
+    test("listRunOutcomes: every outcome from state, newest result and finalization", async () => {
+      const result = (status: string, score: number | null = 50) => ({
+        status,
+        score,
+        failTags: [],
+        feedback: [],
+        metrics: {},
+        artifacts: {},
+      });
+      const queued = await store.createRun(newRun());
+      const running = await runIn("running");
+      const reported = await runIn("running");
+      assert.equal(await store.recordResult(reported.id, 1, result("COMPLETED", 80)), true);
+      const graded = await runIn("succeeded");
+      await store.recordResult(graded.id, 1, result("wrong_answer", 40));
+      const gradedTimeout = await runIn("succeeded");
+      await store.recordResult(gradedTimeout.id, 1, result("timeout"));
+      const runnerFailed = await runIn("succeeded");
+      await store.recordResult(runnerFailed.id, 1, result("FAILED"));
+      const noResult = await runIn("succeeded");
+      const failed = await runIn("failed");
+      const timedOut = await runIn("timed_out");
+      const cancelled = await runIn("cancelled");
+      const finalized = await runIn("succeeded");
+      await store.recordResult(finalized.id, 1, result("accepted", 100));
+      assert.ok((await store.finalizeRun(finalized.id, "alice", null)).ok);
+
+      const expected: [Run, string][] = [
+        [queued, "live"],
+        [running, "live"],
+        [reported, "completed"],
+        [graded, "completed"],
+        [gradedTimeout, "timeout"],
+        [runnerFailed, "failed"],
+        [noResult, "failed"],
+        [failed, "failed"],
+        [timedOut, "timeout"],
+        [cancelled, "failed"],
+        [finalized, "finalized"],
+      ];
+      for (const [run, outcome] of expected) assert.equal(await outcomeOf(run.id), outcome, run.reason ?? "");
+
+      const all = await store.listRunOutcomes({ rules: RULES, offset: 0, limit: 100 });
+      assert.equal(all.total, expected.length);
+      assert.deepEqual(
+        all.rows.map((r) => r.run.id),
+        expected.map(([r]) => r.id).reverse(),
+        "newest first",
+      );
+      const row = all.rows.find((r) => r.run.id === graded.id);
+      assert.equal(row?.resultStatus, "wrong_answer");
+      assert.equal(row?.score, 40);
+      assert.equal(row?.finalizedAt, null);
+      assert.ok(all.rows.find((r) => r.run.id === finalized.id)?.finalizedAt instanceof Date);
+      assert.equal(all.rows.find((r) => r.run.id === queued.id)?.resultStatus, null);
+
+      for (const outcome of ["live", "completed", "failed", "timeout", "finalized"] as const) {
+        const page = await store.listRunOutcomes({ rules: RULES, outcome, offset: 0, limit: 100 });
+        const want = expected.filter(([, o]) => o === outcome).map(([r]) => r.id);
+        assert.equal(page.total, want.length, outcome);
+        assert.deepEqual(page.rows.map((r) => r.run.id).sort(), [...want].sort(), outcome);
+      }
+    });
+
+    test("listRunOutcomes: owner, kind and id filters, offset paging with the full total, language", async () => {
+      const submission = spec({
+        submission: {
+          language: "python",
+          toolchain: { sourceFile: "main.py", extensions: [".py"], run: ["python3", "{main}"], image: "py" },
+          files: [{ path: "main.py", content: "print(1)" }],
+          cases: [],
+          compare: { mode: "exact" },
+          caseOutputBytes: 1024,
+        },
+      });
+      const mine: Run[] = [];
+      for (let i = 0; i < 5; i++)
+        mine.push(await store.createRun(newRun({ owner: "pager", kind: "submission", spec: submission })));
+      await store.createRun(newRun({ owner: "pager" })); // kind job
+      await store.createRun(newRun({ owner: "someone-else", kind: "submission", spec: submission }));
+
+      const q = { owner: "pager", kind: "submission" as const, rules: RULES };
+      const p1 = await store.listRunOutcomes({ ...q, offset: 0, limit: 2 });
+      const p2 = await store.listRunOutcomes({ ...q, offset: 2, limit: 2 });
+      const p3 = await store.listRunOutcomes({ ...q, offset: 4, limit: 2 });
+      const past = await store.listRunOutcomes({ ...q, offset: 40, limit: 2 });
+      assert.deepEqual([p1.total, p2.total, p3.total, past.total], [5, 5, 5, 5]);
+      assert.deepEqual(
+        [...p1.rows, ...p2.rows, ...p3.rows].map((r) => r.run.id),
+        mine.map((r) => r.id).reverse(),
+      );
+      assert.equal(past.rows.length, 0);
+      assert.equal(p1.rows[0]?.language, "python");
+      assert.equal(
+        (await store.listRunOutcomes({ owner: "pager", rules: RULES, offset: 0, limit: 50 })).total,
+        6,
+      );
+      const job = (
+        await store.listRunOutcomes({ owner: "pager", kind: "job", rules: RULES, offset: 0, limit: 5 })
+      ).rows[0];
+      assert.equal(job?.language, null);
+
+      const one = await store.listRunOutcomes({ ...q, runId: (mine[2] as Run).id, offset: 0, limit: 10 });
+      assert.deepEqual([one.total, one.rows[0]?.run.id], [1, (mine[2] as Run).id]);
+      const nobody = { rules: RULES, offset: 0, limit: 10 };
+      for (const query of [
+        { ...nobody, runId: "not-a-uuid" },
+        { ...nobody, runId: randomUUID() },
+        { ...nobody, owner: "x\0y" },
+        { ...nobody, owner: "o".repeat(100_000) },
+        { ...nobody, owner: "pager", runId: (await store.createRun(newRun({ owner: "z" }))).id },
+      ]) {
+        assert.deepEqual(await store.listRunOutcomes(query), { rows: [], total: 0 });
+      }
+      // Out-of-range paging is clamped, not an error.
+      const clamped = await store.listRunOutcomes({ ...q, offset: -5, limit: 10_000 });
+      assert.equal(clamped.rows.length, 5);
     });
 
     // --- leadership --------------------------------------------------------------------------------
