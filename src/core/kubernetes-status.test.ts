@@ -121,6 +121,41 @@ test("a container that cannot be created fails after the same grace period", () 
   });
 });
 
+test("an init container stuck on its image is the reason (the workload's container only says PodInitializing)", () => {
+  const p = (startTime: string) =>
+    pod({
+      phase: "Pending",
+      startTime,
+      initContainerStatuses: [
+        {
+          name: "run-token",
+          state: { waiting: { reason: "ImagePullBackOff", message: "Back-off pulling image" } },
+        },
+      ],
+      containerStatuses: [{ name: "main", state: { waiting: { reason: "PodInitializing" } } }],
+    });
+  assert.deepEqual(kubernetesRunStatus(job(), [p("2026-11-22T00:59:30Z")], OPTIONS), {
+    state: "pending",
+    reason: "image_pull: ImagePullBackOff: Back-off pulling image",
+    recheckInMs: 30_000,
+  });
+  assert.deepEqual(kubernetesRunStatus(job(), [p("2026-11-22T00:50:00Z")], OPTIONS), {
+    state: "failed",
+    reason: "image_pull: ImagePullBackOff: Back-off pulling image",
+    exitCode: null,
+  });
+  // An init container merely running leaves the workload's own reason.
+  const initializing = pod({
+    phase: "Pending",
+    initContainerStatuses: [{ name: "run-token", state: { running: { startedAt: "2026-11-22T00:59:59Z" } } }],
+    containerStatuses: [{ name: "main", state: { waiting: { reason: "PodInitializing" } } }],
+  });
+  assert.deepEqual(kubernetesRunStatus(job(), [initializing], OPTIONS), {
+    state: "pending",
+    reason: "waiting: PodInitializing",
+  });
+});
+
 test("a running pod is running", () => {
   const p = pod({ phase: "Running", containerStatuses: [{ name: "main", state: { running: {} } }] });
   assert.deepEqual(kubernetesRunStatus(job(), [p], OPTIONS), { state: "running", reason: "started" });

@@ -153,6 +153,13 @@ function workloadContainer(pod: PodLike | undefined, name: string | undefined): 
   return (name === undefined ? undefined : statuses.find((s) => s.name === name)) ?? statuses[0];
 }
 
+function stuckInitContainer(pod: PodLike): ContainerStatus | undefined {
+  return (pod.status?.initContainerStatuses ?? []).find((s) => {
+    const reason = s.state?.waiting?.reason ?? "";
+    return IMAGE_PULL_REASONS.has(reason) || CONTAINER_ERROR_REASONS.has(reason);
+  });
+}
+
 function terminatedOf(status: ContainerStatus | undefined) {
   return status?.state?.terminated ?? status?.lastState?.terminated;
 }
@@ -242,7 +249,9 @@ export function kubernetesRunStatus(
   if (pod === undefined) return { state: "pending", reason: "waiting_for_pod" };
   if (podStarted(pod) || podEnded(pod)) return { state: "running", reason: "started" };
 
-  const waiting = main?.state?.waiting;
+  // An init container (the run token's copier) stuck on its image leaves the workload's container
+  // only `PodInitializing`: its reason is the one that tells.
+  const waiting = stuckInitContainer(pod)?.state?.waiting ?? main?.state?.waiting;
   const reason = waiting?.reason;
   if (reason !== undefined && (IMAGE_PULL_REASONS.has(reason) || CONTAINER_ERROR_REASONS.has(reason))) {
     const what = IMAGE_PULL_REASONS.has(reason) ? "image_pull" : "container_error";
