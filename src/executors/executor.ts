@@ -4,6 +4,7 @@
  * through the `ExecutorSink` it was built with. It never touches the store itself.
  */
 
+import type { Readable } from "node:stream";
 import type { JobSpec, LogStream } from "../core/workload.ts";
 
 export interface LaunchRequest {
@@ -64,8 +65,57 @@ export interface Executor {
   cancel(runId: string, attempt: number): Promise<void>;
   /** Attempts this executor is running now, as `${runId}/${attempt}` keys. */
   activeAttempts(): Promise<Set<string>>;
+  /**
+   * How many more attempts it can take now, when it has a cap of its own besides the dispatcher's
+   * (Kubernetes: unfinished Jobs in the runs namespace). Absent: no cap of its own.
+   */
+  capacity?(): number;
+  /**
+   * Resources that carry Gantry's marks but belong to no attempt this executor knows (Kubernetes:
+   * Gantry-labelled Jobs of another Gantry, or whose run annotation is missing). For the reconciler.
+   */
+  strayResources?(): StrayResource[];
+  /** Deletes a stray resource by name (the reconciler, when configured to). */
+  deleteStrayResource?(name: string): Promise<void>;
+  /**
+   * The log as the platform itself keeps it while the attempt's resources exist (Kubernetes:
+   * `pods/log`, with its options). Executors whose logs live only in the store have none.
+   */
+  openLiveLog?(runId: string, attempt: number, options: LiveLogOptions): Promise<LiveLog>;
   /** Stops every attempt it started and releases resources. */
   shutdown(): Promise<void>;
+}
+
+export interface LiveLogOptions {
+  /** Default: the workload's own container. */
+  container?: string;
+  follow?: boolean;
+  /** The previous instance of the container (after a restart). */
+  previous?: boolean;
+  tailLines?: number;
+  sinceSeconds?: number;
+  /** RFC 3339. */
+  sinceTime?: string;
+  limitBytes?: number;
+  timestamps?: boolean;
+}
+
+export interface LiveLog {
+  /** Where it comes from, e.g. `pod gantry-runs/gantry-…-1-x7k2p, container main`. */
+  source: string;
+  /** The log bytes as the platform sends them. */
+  stream: Readable;
+  /** Ends the stream (a followed log never ends by itself while the container runs). */
+  close(): void;
+}
+
+export interface StrayResource {
+  /** e.g. `Job gantry-runs/gantry-…`. */
+  description: string;
+  name: string;
+  /** The run and attempt its labels name, when they do. */
+  runId: string | null;
+  attempt: number | null;
 }
 
 export function attemptKey(runId: string, attempt: number): string {

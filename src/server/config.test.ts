@@ -24,6 +24,12 @@ test("bad values name the variable, the value and what is accepted", () => {
       /GANTRY_DEFAULT_CPU_SECONDS=100: must be at most GANTRY_MAX_CPU_SECONDS \(50\)/,
     ],
     [{ GANTRY_MAX_ACTIVE_RUNS: "0" }, /GANTRY_MAX_ACTIVE_RUNS/],
+    [{ GANTRY_RECONCILE_INTERVAL_SECONDS: "-1" }, /GANTRY_RECONCILE_INTERVAL_SECONDS=-1: must be an integer/],
+    [{ GANTRY_DELETE_ORPHANS: "sometimes" }, /GANTRY_DELETE_ORPHANS=sometimes: must be true or false/],
+    [
+      { GANTRY_EXECUTOR: "kubernetes", GANTRY_DEFAULT_IMAGE: "busybox", GANTRY_KUBE_MAX_JOBS: "lots" },
+      /GANTRY_KUBE_MAX_JOBS=lots: must be an integer from 0/,
+    ],
   ];
   for (const [env, message] of cases) {
     assert.throws(
@@ -45,4 +51,21 @@ test("limits and caps come from the environment", () => {
   assert.equal(config.maxActiveRuns, 9);
   assert.equal(config.maxActivePerOwner, 9);
   assert.equal(config.allowUnsandboxed, true);
+});
+
+test("the reconciler and the Kubernetes Job cap come from the environment", () => {
+  const defaults = loadServerConfig({ GANTRY_EXECUTOR: "kubernetes", GANTRY_DEFAULT_IMAGE: "busybox" });
+  assert.equal(defaults.reconcileIntervalSeconds, 30);
+  assert.equal(defaults.deleteOrphans, false);
+  assert.equal(defaults.kubernetes?.maxActiveJobs, 0);
+  const config = loadServerConfig({
+    GANTRY_EXECUTOR: "kubernetes",
+    GANTRY_DEFAULT_IMAGE: "busybox",
+    GANTRY_KUBE_MAX_JOBS: "50",
+    GANTRY_RECONCILE_INTERVAL_SECONDS: "0",
+    GANTRY_DELETE_ORPHANS: "true",
+  });
+  assert.equal(config.kubernetes?.maxActiveJobs, 50);
+  assert.equal(config.reconcileIntervalSeconds, 0);
+  assert.equal(config.deleteOrphans, true);
 });

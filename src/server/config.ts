@@ -29,6 +29,10 @@ export interface ServerConfig {
   /** Runs in dispatching/pending/running at once, all owners. */
   maxActiveRuns: number;
   maxActivePerOwner: number;
+  /** How often the dispatcher reconciles the store with the executor, seconds (0: at start only). */
+  reconcileIntervalSeconds: number;
+  /** Delete executor resources that belong to no run, instead of only reporting them. */
+  deleteOrphans: boolean;
   allowUnsandboxed: boolean;
   /** URL a workload uses to reach the API (payload, result). */
   publicUrl: string;
@@ -39,6 +43,8 @@ export interface ServerConfig {
   maxLimits: Limits;
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
   roles: { api: boolean; dispatcher: boolean };
+  /** The Cloudemy API's runner settings (README "Cloudemy compatibility"). */
+  cloudemy: CloudemyConfig;
 }
 
 export interface KubernetesExecutorConfig {
@@ -53,6 +59,8 @@ export interface KubernetesExecutorConfig {
   runsApiUrl: string;
   qps: number;
   burst: number;
+  /** Most unfinished Gantry Jobs in the runs namespace at once; 0: none besides maxActiveRuns. */
+  maxActiveJobs: number;
 }
 
 export const CONFIG_VARS: readonly [name: string, meaning: string][] = [
@@ -73,14 +81,38 @@ export const CONFIG_VARS: readonly [name: string, meaning: string][] = [
   ["GANTRY_RUN_AS_USER", "kubernetes: non-root uid of run pods (default 65532)"],
   ["GANTRY_RUNS_API_URL", "kubernetes: Gantry's API as run pods reach it (default GANTRY_PUBLIC_URL)"],
   ["GANTRY_KUBE_QPS", "kubernetes: client requests per second (default 50; burst GANTRY_KUBE_BURST, 100)"],
+  [
+    "GANTRY_KUBE_MAX_JOBS",
+    "kubernetes: most unfinished Gantry Jobs in the runs namespace at once, whoever made them (default 0: no cap besides GANTRY_MAX_ACTIVE_RUNS)",
+  ],
   ["GANTRY_MAX_ACTIVE_RUNS", "runs executing at once (default 4)"],
   ["GANTRY_MAX_ACTIVE_PER_OWNER", "runs executing at once per owner (default: GANTRY_MAX_ACTIVE_RUNS)"],
+  [
+    "GANTRY_RECONCILE_INTERVAL_SECONDS",
+    "how often lost attempts are re-queued and orphaned Jobs reported (default 30; 0: at start only)",
+  ],
+  ["GANTRY_DELETE_ORPHANS", "true to delete Gantry Jobs that belong to no run instead of reporting them"],
   ["GANTRY_ALLOW_UNSANDBOXED", "true to run workloads without bubblewrap (unsafe; default false)"],
   ["GANTRY_PUBLIC_URL", "API URL as workloads see it (default http://HOST:PORT)"],
   ["GANTRY_ADMIN_TOKEN", "install this admin token at start instead of generating one"],
   ["GANTRY_BODY_LIMIT_BYTES", "largest accepted request body (default 8388608)"],
   ["GANTRY_LOG_LEVEL", "fatal|error|warn|info|debug|trace|silent (default info)"],
   ["GANTRY_LANGUAGES_FILE", "JSON file of languages for kind submission, added to the built-ins (README)"],
+  [
+    "REDIS_URL",
+    "redis://… for the Cloudemy runner's Redis contract (needed by GANTRY_CLOUDEMY_RUNNER=cloudemy)",
+  ],
+  [
+    "GANTRY_CLOUDEMY_RUNNER",
+    "who runs /api/submissions without test cases: gantry (compile-only, default) or cloudemy (the original runner image, with REDIS_URL)",
+  ],
+  ["GANTRY_CLOUDEMY_RUNNER_IMAGE", "cloudemy: the runner image (default withya61/cloudemy-runner:latest)"],
+  [
+    "GANTRY_CLOUDEMY_RUNNER_COMMAND",
+    "cloudemy: the runner's argv as a JSON array (default []: the image's entrypoint; required with the local executor)",
+  ],
+  ["LLM_API_KEY", "cloudemy: handed to the Cloudemy runner as LLM_API_KEY (default empty)"],
+  ["LLM_MODEL", "cloudemy: handed to the Cloudemy runner as LLM_MODEL (default gpt-4o-mini)"],
   ...(Object.keys(DEFAULT_LIMITS) as (keyof Limits)[]).flatMap((k): [string, string][] => [
     [`GANTRY_DEFAULT_${limitEnvName(k)}`, `default limits.${k} (${DEFAULT_LIMITS[k]})`],
     [`GANTRY_MAX_${limitEnvName(k)}`, `largest limits.${k} a run may ask for (${MAX_LIMITS[k]})`],
@@ -137,6 +169,8 @@ export function loadServerConfig(
     kubernetes: executor === "kubernetes" ? kubernetesConfig(env, publicUrl) : null,
     maxActiveRuns,
     maxActivePerOwner: intVar(env, "GANTRY_MAX_ACTIVE_PER_OWNER", maxActiveRuns, 1, 100_000),
+    reconcileIntervalSeconds: intVar(env, "GANTRY_RECONCILE_INTERVAL_SECONDS", 30, 0, 24 * 3600),
+    deleteOrphans: boolVar(env, "GANTRY_DELETE_ORPHANS", false),
     allowUnsandboxed: boolVar(env, "GANTRY_ALLOW_UNSANDBOXED", false),
     publicUrl,
     bootstrapAdminToken: env.GANTRY_ADMIN_TOKEN === "" ? undefined : env.GANTRY_ADMIN_TOKEN,
@@ -145,6 +179,7 @@ export function loadServerConfig(
     maxLimits,
     logLevel: logLevel as ServerConfig["logLevel"],
     roles: { api: true, dispatcher: true },
+    cloudemy: cloudemyConfig(env, executor, env.GANTRY_RUNS_API_URL ?? publicUrl),
   };
   return { ...config, ...overrides };
 }
@@ -176,6 +211,7 @@ function kubernetesConfig(env: NodeJS.ProcessEnv, publicUrl: string): Kubernetes
     runsApiUrl: env.GANTRY_RUNS_API_URL ?? publicUrl,
     qps: intVar(env, "GANTRY_KUBE_QPS", 50, 1, 10_000),
     burst: intVar(env, "GANTRY_KUBE_BURST", 100, 1, 100_000),
+    maxActiveJobs: intVar(env, "GANTRY_KUBE_MAX_JOBS", 0, 0, 1_000_000),
   };
 }
 
@@ -206,4 +242,82 @@ function limitsVar(env: NodeJS.ProcessEnv, prefix: string, base: Readonly<Limits
     limits[key] = intVar(env, `${prefix}${limitEnvName(key)}`, base[key], 1, Number.MAX_SAFE_INTEGER);
   }
   return limits;
+}
+
+export interface CloudemyConfig {
+  /** Who runs a Cloudemy submission that has no test cases: Gantry's runner (compile-only) or the
+   * original Cloudemy runner image through the Redis contract. */
+  runner: "gantry" | "cloudemy";
+  /** REDIS_URL; required when `runner` is `cloudemy`. Secret-bearing: never stored in a spec. */
+  redisUrl: string | undefined;
+  runnerImage: string;
+  /** argv of the runner; empty: the image's entrypoint (Kubernetes only). */
+  runnerCommand: string[];
+  /** BACKEND_INTERNAL_URL handed to the runner: Gantry's API as workloads see it, plus `/api/internal`. */
+  backendInternalUrl: string;
+  llmApiKey: string;
+  llmModel: string;
+}
+
+function cloudemyConfig(env: NodeJS.ProcessEnv, executor: string, workloadApiUrl: string): CloudemyConfig {
+  const runner =
+    env.GANTRY_CLOUDEMY_RUNNER === undefined || env.GANTRY_CLOUDEMY_RUNNER === ""
+      ? "gantry"
+      : env.GANTRY_CLOUDEMY_RUNNER;
+  if (runner !== "gantry" && runner !== "cloudemy")
+    throw configError("GANTRY_CLOUDEMY_RUNNER", runner, "gantry or cloudemy");
+  const redisUrl = env.REDIS_URL === undefined || env.REDIS_URL === "" ? undefined : env.REDIS_URL;
+  if (redisUrl !== undefined && !isRedisUrl(redisUrl))
+    throw configError("REDIS_URL", "(hidden)", "a redis:// or rediss:// URL with a host");
+  if (runner === "cloudemy" && redisUrl === undefined)
+    throw configError(
+      "REDIS_URL",
+      "(unset)",
+      "set with GANTRY_CLOUDEMY_RUNNER=cloudemy: the runner reads submissions from it",
+    );
+  const rawCommand = env.GANTRY_CLOUDEMY_RUNNER_COMMAND ?? "";
+  let runnerCommand: string[] = [];
+  if (rawCommand.trim() !== "") {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(rawCommand);
+    } catch {
+      parsed = null;
+    }
+    if (
+      !Array.isArray(parsed) ||
+      !parsed.every((a) => typeof a === "string" && a !== "" && !a.includes("\0"))
+    )
+      throw configError(
+        "GANTRY_CLOUDEMY_RUNNER_COMMAND",
+        rawCommand.slice(0, 100),
+        'a JSON array of non-empty strings, e.g. ["python", "runner.py"]',
+      );
+    runnerCommand = parsed as string[];
+  }
+  if (runner === "cloudemy" && executor === "local" && runnerCommand.length === 0)
+    throw configError(
+      "GANTRY_CLOUDEMY_RUNNER_COMMAND",
+      "(unset)",
+      "set with the local executor, which has no images and so no entrypoints",
+    );
+  const runnerImage = env.GANTRY_CLOUDEMY_RUNNER_IMAGE || "withya61/cloudemy-runner:latest";
+  return {
+    runner,
+    redisUrl,
+    runnerImage,
+    runnerCommand,
+    backendInternalUrl: `${workloadApiUrl.replace(/\/+$/, "")}/api/internal`,
+    llmApiKey: env.LLM_API_KEY ?? "",
+    llmModel: env.LLM_MODEL || "gpt-4o-mini",
+  };
+}
+
+function isRedisUrl(text: string): boolean {
+  try {
+    const url = new URL(text);
+    return (url.protocol === "redis:" || url.protocol === "rediss:") && url.hostname !== "";
+  } catch {
+    return false;
+  }
 }

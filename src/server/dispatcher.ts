@@ -1,8 +1,8 @@
 /**
  * Moves queued runs onto the executor.
  *
- *   start → reconcileLostAttempts → loop: dispatchQueuedRuns ⟲ (woken by NOTIFY, a finished run,
- *   or the poll timer as a safety net)
+ *   start → reconcile → loop: dispatchQueuedRuns ⟲ (woken by NOTIFY, a finished run, or the poll
+ *   timer as a safety net), and reconcile again every `reconcileIntervalMs`
  *
  * Claiming is the store's job (row locks, caps); the dispatcher mints each attempt's run token,
  * launches it, and records what the executor reports through `RunRecorder`. With the local executor
@@ -16,6 +16,7 @@ import { attemptKey } from "../executors/executor.ts";
 import { isGantryError } from "../core/errors.ts";
 import { isTerminal } from "../core/run-state.ts";
 import type { ClaimedRun, Store } from "../store/store.ts";
+import { isUuid } from "./http/schemas.ts";
 import { LogWriter } from "./log-writer.ts";
 import { generateToken, hashToken } from "./tokens.ts";
 
@@ -31,6 +32,22 @@ export interface DispatcherOptions {
   /** How long a run token outlives the run's wall-time limit. */
   runTokenGraceMs?: number;
   onDispatched?: (claimed: ClaimedRun, latencySeconds: number) => void;
+  /** How often `reconcile` runs after the first one at start, ms (default 30 s; 0: only at start). */
+  reconcileIntervalMs?: number;
+  /** Delete what the reconciler finds that belongs to no run (default false: only reported). */
+  deleteOrphans?: boolean;
+  onReconciled?: (report: ReconcileReport) => void;
+}
+
+export interface ReconcileReport {
+  /** Live runs whose attempt the executor no longer has: back to the queue as a new attempt. */
+  requeued: number;
+  /** Attempts the executor still ran for runs that ended or moved on to another attempt: stopped. */
+  stopped: number;
+  /** What belongs to no run of this store (attempts of unknown runs, stray resources). */
+  orphans: string[];
+  /** Orphans deleted this time (with `deleteOrphans`). */
+  deleted: number;
 }
 
 /** Records what executors report, in order, with the attempt's logs flushed before its end. */
@@ -80,6 +97,10 @@ export class Dispatcher {
   private passInFlight: Promise<void> | null = null;
   private passRequested = false;
   private pollTimer: NodeJS.Timeout | null = null;
+  private reconcileTimer: NodeJS.Timeout | null = null;
+  private reconcileRequested = false;
+  /** Orphans already reported, so each is logged once. */
+  private readonly reportedOrphans = new Set<string>();
   private standbyTimer: NodeJS.Timeout | null = null;
   private unsubscribes: (() => Promise<void>)[] = [];
   private leadership: { release(): Promise<void> } | null = null;
@@ -116,9 +137,72 @@ export class Dispatcher {
       this.standbyTimer = setTimeout(() => void this.takeLeadership(), 5000);
       return;
     }
-    await this.reconcileLostAttempts();
+    await this.reconcile();
     const interval = this.options.pollIntervalMs ?? 1000;
     this.pollTimer = setInterval(() => this.nudge(), interval);
+    const reconcileEvery = this.options.reconcileIntervalMs ?? 30_000;
+    if (reconcileEvery > 0) {
+      this.reconcileTimer = setInterval(() => this.requestReconcile(), reconcileEvery);
+      this.reconcileTimer.unref();
+    }
+    this.nudge();
+  }
+
+  /**
+   * Brings the store and the executor into agreement: lost attempts go back to the queue; attempts
+   * of runs that ended or moved on are stopped; what belongs to no run is reported (and deleted with
+   * `deleteOrphans`). Runs in the dispatch chain, so it never sees a run claimed but not yet handed
+   * to the executor.
+   */
+  async reconcile(): Promise<ReconcileReport> {
+    const report: ReconcileReport = { requeued: 0, stopped: 0, orphans: [], deleted: 0 };
+    const executor = this.requireExecutor();
+    report.requeued = await this.reconcileLostAttempts();
+    const { store, logger } = this.options;
+    for (const key of await executor.activeAttempts()) {
+      const slash = key.lastIndexOf("/");
+      const runId = key.slice(0, slash);
+      const attempt = Number(key.slice(slash + 1));
+      // An id that is no UUID names no run here (and would make the query fail).
+      const run = isUuid(runId) ? await store.getRun(runId) : null;
+      if (run === null) {
+        report.orphans.push(`attempt ${key} (no such run in this store)`);
+        if (this.options.deleteOrphans === true) {
+          await executor.cancel(runId, attempt);
+          report.deleted++;
+        }
+      } else if (isTerminal(run.state) || run.attempt !== attempt) {
+        await executor.cancel(runId, attempt);
+        report.stopped++;
+      }
+    }
+    for (const stray of executor.strayResources?.() ?? []) {
+      report.orphans.push(`${stray.description} (belongs to no attempt of this Gantry)`);
+      if (this.options.deleteOrphans === true && executor.deleteStrayResource !== undefined) {
+        await executor.deleteStrayResource(stray.name);
+        report.deleted++;
+      }
+    }
+    const fresh = report.orphans.filter((o) => !this.reportedOrphans.has(o));
+    for (const o of fresh) this.reportedOrphans.add(o);
+    if (this.reportedOrphans.size > 10_000) this.reportedOrphans.clear();
+    if (fresh.length > 0) {
+      logger.warn(
+        { orphans: fresh, deleted: report.deleted },
+        this.options.deleteOrphans === true
+          ? "deleted executor resources that belong to no run"
+          : "executor resources belong to no run (set GANTRY_DELETE_ORPHANS=true to delete them)",
+      );
+    }
+    if (report.stopped > 0)
+      logger.info({ stopped: report.stopped }, "stopped attempts of runs that moved on");
+    this.options.onReconciled?.(report);
+    return report;
+  }
+
+  /** Runs `reconcile` in the dispatch chain (after the pass in flight, if any). */
+  private requestReconcile(): void {
+    this.reconcileRequested = true;
     this.nudge();
   }
 
@@ -152,13 +236,27 @@ export class Dispatcher {
       this.passRequested = true;
       return;
     }
-    this.passInFlight = this.dispatchUntilIdle().finally(() => {
+    this.passInFlight = this.runPass().finally(() => {
       this.passInFlight = null;
       if (this.passRequested) {
         this.passRequested = false;
         this.nudge();
       }
     });
+  }
+
+  private async runPass(): Promise<void> {
+    if (this.reconcileRequested) {
+      this.reconcileRequested = false;
+      try {
+        // Launches still in flight were claimed but may not have reached the executor yet.
+        await Promise.allSettled([...this.launching]);
+        if (this.running) await this.reconcile();
+      } catch (err) {
+        this.options.logger.error({ err }, "reconcile failed; retrying at the next interval");
+      }
+    }
+    await this.dispatchUntilIdle();
   }
 
   private async dispatchUntilIdle(): Promise<void> {
@@ -180,7 +278,10 @@ export class Dispatcher {
    */
   async dispatchQueuedRuns(batch: number): Promise<number> {
     const executor = this.requireExecutor();
-    const room = this.options.maxActiveRuns - (await executor.activeAttempts()).size - this.launching.size;
+    const ownCap = executor.capacity?.() ?? Number.POSITIVE_INFINITY;
+    const room =
+      Math.min(this.options.maxActiveRuns - (await executor.activeAttempts()).size, ownCap) -
+      this.launching.size;
     if (room <= 0) return 0;
     const claimed = await this.options.store.claimQueuedRuns({
       batch: Math.min(batch, room),
@@ -265,6 +366,7 @@ export class Dispatcher {
     this.running = false;
     this.recorder.closed = true;
     if (this.pollTimer !== null) clearInterval(this.pollTimer);
+    if (this.reconcileTimer !== null) clearInterval(this.reconcileTimer);
     if (this.standbyTimer !== null) clearTimeout(this.standbyTimer);
     for (const unsubscribe of this.unsubscribes.splice(0)) await unsubscribe().catch(() => undefined);
     await this.passInFlight;

@@ -87,6 +87,8 @@ export async function startGantry(config: ServerConfig, options: StartOptions = 
         maxActiveRuns: config.maxActiveRuns,
         maxActivePerOwner: config.maxActivePerOwner,
         publicUrl: config.publicUrl,
+        reconcileIntervalMs: config.reconcileIntervalSeconds * 1000,
+        deleteOrphans: config.deleteOrphans,
         onDispatched: (_claimed, seconds) => metrics.dispatchLatency.observe(seconds),
       });
       const startedExecutor = await startExecutor(config, dispatcher.recorder, logger, apiSocket);
@@ -110,6 +112,7 @@ export async function startGantry(config: ServerConfig, options: StartOptions = 
         bodyLimitBytes: config.bodyLimitBytes,
         defaultLimits: config.defaultLimits,
         maxLimits: config.maxLimits,
+        liveLogs: executor,
         ...(startedDispatcher === null ? {} : { onRunCreated: () => startedDispatcher.nudge() }),
       });
       const startedApp = app;
@@ -149,6 +152,7 @@ async function startExecutor(
       imagePullGraceSeconds: k.imagePullGraceSeconds,
       qps: k.qps,
       burst: k.burst,
+      maxActiveJobs: k.maxActiveJobs,
       logger,
     });
     await kubernetes.start();

@@ -27,6 +27,11 @@
  *   already finished get their final update (the store ignores it when it has one) but no log.
  * - `activeAttempts()` are the attempts whose final update has not been delivered yet: running
  *   Jobs, and Jobs that ended while Gantry was down until their end is reported.
+ * - With `maxActiveJobs`, `launch` rejects with GANTRY_ERR_EXECUTOR_BUSY while that many unfinished
+ *   Gantry Jobs exist in the namespace — whoever launched them (another Gantry, a Job this one no
+ *   longer tracks) — and `capacity()` tells the dispatcher how many more it may send.
+ * - `strayResources()` lists unfinished Gantry Jobs that belong to no attempt it knows (the
+ *   reconciler reports them, and deletes them with `deleteStrayResource` when told to).
  */
 
 import {
@@ -45,6 +50,7 @@ import {
   GANTRY_ANNOTATIONS,
   GANTRY_LABELS,
   GANTRY_LABEL_VALUES,
+  jobName,
   ownedBy,
   renderRunObjects,
   type KubeObject,
@@ -66,12 +72,15 @@ import {
   type Executor,
   type ExecutorSink,
   type LaunchRequest,
+  type LiveLog,
+  type LiveLogOptions,
+  type StrayResource,
 } from "../executor.ts";
 import { apiMessage, apiStatus } from "./api-errors.ts";
 import { RestartingInformer } from "./informer.ts";
 import { errorMessage, NOOP_LOGGER, type KubernetesExecutorLogger } from "./logger.ts";
 import { checkPermissions } from "./permissions.ts";
-import { PodLogFollower } from "./pod-log.ts";
+import { PodLogFollower, readPodLogError, sendPodLogRequest } from "./pod-log.ts";
 import { TokenBucket } from "./rate-limit.ts";
 
 export interface KubernetesExecutorOptions {
@@ -91,6 +100,11 @@ export interface KubernetesExecutorOptions {
   podAnnotations?: (request: LaunchRequest) => Record<string, string> | undefined;
   /** How long to wait for a pod's end after its Job's, before reporting without it. Default 2 s. */
   podSettleMs?: number;
+  /**
+   * Most unfinished Gantry Jobs in the namespace at once, counting every Gantry Job there (not only
+   * this process's). 0 or absent: no cap of its own (the dispatcher's run cap still holds).
+   */
+  maxActiveJobs?: number;
   /** Informer restart backoff, ms. Defaults 500 → 30 000. */
   watchRetryBaseMs?: number;
   watchRetryMaxMs?: number;
@@ -163,6 +177,7 @@ export class KubernetesExecutor implements Executor {
   private readonly podSettleMs: number;
   private readonly validate: boolean;
   private readonly limiter: TokenBucket;
+  private readonly maxActiveJobs: number;
   private readonly batch: BatchV1Api;
   private readonly core: CoreV1Api;
   private readonly attempts = new Map<string, Attempt>();
@@ -184,6 +199,9 @@ export class KubernetesExecutor implements Executor {
     this.podSettleMs = options.podSettleMs ?? 2000;
     this.validate = options.validate ?? true;
     this.limiter = new TokenBucket(options.qps ?? 50, options.burst ?? 100);
+    this.maxActiveJobs = options.maxActiveJobs ?? 0;
+    if (!Number.isSafeInteger(this.maxActiveJobs) || this.maxActiveJobs < 0)
+      throw new GantryError("GANTRY_ERR_CONFIG", ["maxActiveJobs must be a non-negative integer"]);
     this.batch = this.kc.makeApiClient(BatchV1Api);
     this.core = this.kc.makeApiClient(CoreV1Api);
     if (this.namespace === "") throw new GantryError("GANTRY_ERR_CONFIG", ["the runs namespace is empty"]);
@@ -338,6 +356,12 @@ export class KubernetesExecutor implements Executor {
       throw err;
     }
 
+    // No await since the check: concurrent launches cannot overshoot the cap.
+    if (this.maxActiveJobs > 0 && this.capacity() <= 0) {
+      throw new GantryError("GANTRY_ERR_EXECUTOR_BUSY", [
+        `${this.maxActiveJobs} unfinished Gantry Jobs exist in namespace ${this.namespace} (maxActiveJobs)`,
+      ]);
+    }
     const a = this.track(key, request.runId, request.attempt, rendered.name, request.spec.limits.outputBytes);
     a.launching = this.createObjects(a, rendered);
     try {
@@ -635,6 +659,95 @@ export class KubernetesExecutor implements Executor {
     a.logs?.stop();
   }
 
+  /** Names of the unfinished Gantry Jobs in the namespace, and of those being created now. */
+  private unfinishedJobNames(): Set<string> {
+    const names = new Set<string>();
+    for (const job of this.jobInformer?.list() ?? []) {
+      const name = job.metadata?.name;
+      if (name !== undefined && !jobFinished(job)) names.add(name);
+    }
+    for (const a of this.attempts.values()) {
+      if (!a.stopped && !a.jobGone && !jobFinished(a.job)) names.add(a.name);
+    }
+    return names;
+  }
+
+  capacity(): number {
+    if (this.maxActiveJobs === 0) return Number.POSITIVE_INFINITY;
+    return Math.max(0, this.maxActiveJobs - this.unfinishedJobNames().size);
+  }
+
+  strayResources(): StrayResource[] {
+    const strays: StrayResource[] = [];
+    for (const job of this.jobInformer?.list() ?? []) {
+      const name = job.metadata?.name;
+      if (name === undefined || this.byName.has(name) || jobFinished(job)) continue;
+      if (job.metadata?.deletionTimestamp !== undefined) continue;
+      const runId = job.metadata?.annotations?.[GANTRY_ANNOTATIONS.runId] ?? null;
+      const attempt = Number(job.metadata?.labels?.[GANTRY_LABELS.attempt]);
+      const validAttempt = Number.isSafeInteger(attempt) ? attempt : null;
+      if (runId !== null && validAttempt !== null && this.finished.has(attemptKey(runId, validAttempt)))
+        continue;
+      strays.push({ description: `Job ${this.namespace}/${name}`, name, runId, attempt: validAttempt });
+    }
+    return strays;
+  }
+
+  async deleteStrayResource(name: string): Promise<void> {
+    if (this.byName.has(name))
+      throw new GantryError("GANTRY_ERR_EXECUTOR", [
+        `Job ${this.namespace}/${name} belongs to a tracked attempt`,
+      ]);
+    try {
+      await this.deleteJob(name);
+    } catch (err) {
+      throw new GantryError("GANTRY_ERR_EXECUTOR", [
+        `deleting Job ${this.namespace}/${name}: ${apiMessage(err)}`,
+      ]);
+    }
+  }
+
+  async openLiveLog(runId: string, attempt: number, options: LiveLogOptions): Promise<LiveLog> {
+    const name = jobName(runId, attempt);
+    const live = this.podsByJob.get(name);
+    const pod = currentPod(live === undefined ? [] : [...live.values()]);
+    const podName = pod?.metadata?.name;
+    if (pod === undefined || podName === undefined) {
+      throw new GantryError("GANTRY_ERR_LIVE_LOG_UNAVAILABLE", [
+        runId,
+        `attempt ${attempt} has no pod in namespace ${this.namespace} (not started yet, or gone: its log is archived at /v1/runs/${runId}/logs)`,
+      ]);
+    }
+    const container = options.container ?? CONTAINER_NAME;
+    const containers = [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])].map(
+      (c) => c.name,
+    );
+    if (!containers.includes(container)) {
+      throw new GantryError("GANTRY_ERR_VALIDATION", [
+        `container ${JSON.stringify(container.slice(0, 64))} is not in pod ${podName} (it has ${containers.join(", ")})`,
+      ]);
+    }
+    await this.limiter.take();
+    const target = { namespace: this.namespace, pod: podName };
+    return new Promise<LiveLog>((resolve, reject) => {
+      const fail = (err: Error) =>
+        reject(new GantryError("GANTRY_ERR_LIVE_LOG_UNAVAILABLE", [runId, `pod ${podName}: ${err.message}`]));
+      sendPodLogRequest(this.kc, target, { ...options, container }, (res) => {
+        if (res.statusCode !== 200) {
+          readPodLogError(res, fail);
+          return;
+        }
+        resolve({
+          source: `pod ${this.namespace}/${podName}, container ${container}`,
+          stream: res,
+          close: () => res.destroy(),
+        });
+      })
+        .then((req) => req.on("error", fail))
+        .catch(fail);
+    });
+  }
+
   async activeAttempts(): Promise<Set<string>> {
     const keys = new Set<string>();
     for (const [key, a] of this.attempts) if (!a.stopped) keys.add(key);
@@ -671,6 +784,8 @@ export interface CreateKubernetesExecutorOptions {
   imagePullGraceSeconds?: number;
   qps?: number;
   burst?: number;
+  /** Most unfinished Gantry Jobs in the namespace at once; 0: no cap of its own. */
+  maxActiveJobs?: number;
   logger?: KubernetesExecutorLogger;
 }
 
@@ -701,6 +816,7 @@ export function createKubernetesExecutor(options: CreateKubernetesExecutorOption
     imagePullGraceMs: (options.imagePullGraceSeconds ?? 120) * 1000,
     qps: options.qps,
     burst: options.burst,
+    maxActiveJobs: options.maxActiveJobs,
     logger: options.logger,
   });
 }

@@ -46,6 +46,64 @@ interface Request {
   seen: number;
 }
 
+/** Query parameters of `pods/log` (see the API's PodLogOptions). */
+export interface PodLogQuery {
+  container: string;
+  follow?: boolean;
+  previous?: boolean;
+  tailLines?: number;
+  sinceSeconds?: number;
+  /** RFC 3339. */
+  sinceTime?: string;
+  limitBytes?: number;
+  timestamps?: boolean;
+}
+
+/**
+ * Sends one `pods/log` request with the kubeconfig's credentials; `onResponse` gets the response
+ * whatever its status. `onError` gets a failure to connect or a dropped connection.
+ */
+export async function sendPodLogRequest(
+  kc: KubeConfig,
+  target: { namespace: string; pod: string },
+  query: PodLogQuery,
+  onResponse: (res: IncomingMessage) => void,
+): Promise<ClientRequest> {
+  const server = kc.getCurrentCluster()?.server;
+  if (server === undefined) throw new Error("the kubeconfig has no current cluster");
+  const url = new URL(
+    `${server.replace(/\/+$/, "")}/api/v1/namespaces/${encodeURIComponent(target.namespace)}/pods/${encodeURIComponent(target.pod)}/log`,
+  );
+  for (const [key, value] of Object.entries(query)) {
+    if (value !== undefined) url.searchParams.set(key, String(value));
+  }
+  const opts: RequestOptions = { method: "GET", headers: { Accept: "*/*" } };
+  await kc.applyToHTTPSOptions(opts);
+  const req =
+    url.protocol === "https:" ? httpsRequest(url, opts, onResponse) : httpRequest(url, opts, onResponse);
+  req.end();
+  return req;
+}
+
+/** Reads an error response of the API server (a Status object, usually) into a PodLogError. */
+export function readPodLogError(res: IncomingMessage, done: (err: PodLogError) => void): void {
+  let body = "";
+  res.setEncoding("utf8");
+  res.on("data", (c: string) => (body = (body + c).slice(0, 4096)));
+  const finish = () => {
+    let message = body.trim();
+    try {
+      const parsed = JSON.parse(body) as { message?: unknown };
+      if (typeof parsed.message === "string") message = parsed.message;
+    } catch {
+      // not a Status object
+    }
+    done(new PodLogError(res.statusCode ?? 0, `HTTP ${res.statusCode}: ${message}`));
+  };
+  res.on("end", finish);
+  res.on("error", finish);
+}
+
 /** A `pods/log` request the API server answered with an error status. */
 export class PodLogError extends Error {
   constructor(
@@ -152,18 +210,8 @@ export class PodLogFollower {
   private async open(follow: boolean, onEnd: (err: Error | null) => void): Promise<ClientRequest | null> {
     const request: Request = { generation: this.generation, skip: this.offset, seen: 0 };
     await this.options.limiter?.take();
-    const server = this.options.kubeConfig.getCurrentCluster()?.server;
-    if (server === undefined) throw new Error("the kubeconfig has no current cluster");
-    const { namespace, pod, container } = this.options;
-    const url = new URL(
-      `${server.replace(/\/+$/, "")}/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(pod)}/log`,
-    );
-    url.searchParams.set("container", container);
-    url.searchParams.set("follow", String(follow));
-    url.searchParams.set("limitBytes", String(this.options.limitBytes + 1));
-    const opts: RequestOptions = { method: "GET", headers: { Accept: "*/*" } };
-    await this.options.kubeConfig.applyToHTTPSOptions(opts);
     if (request.generation !== this.generation) return null;
+    const { namespace, pod, container } = this.options;
     let ended = false;
     const end = (err: Error | null) => {
       if (ended) return;
@@ -172,20 +220,7 @@ export class PodLogFollower {
     };
     const onResponse = (res: IncomingMessage) => {
       if (res.statusCode !== 200) {
-        let body = "";
-        res.setEncoding("utf8");
-        res.on("data", (c: string) => (body = (body + c).slice(0, 4096)));
-        res.on("end", () => {
-          let message = body.trim();
-          try {
-            const parsed = JSON.parse(body) as { message?: unknown };
-            if (typeof parsed.message === "string") message = parsed.message;
-          } catch {
-            // not a Status object
-          }
-          end(new PodLogError(res.statusCode ?? 0, `HTTP ${res.statusCode}: ${message}`));
-        });
-        res.on("error", end);
+        readPodLogError(res, end);
         return;
       }
       res.on("data", (chunk: Buffer) => this.consume(request, chunk));
@@ -193,11 +228,14 @@ export class PodLogFollower {
       res.on("error", end);
       res.on("aborted", () => end(new Error("the log stream was aborted")));
     };
-    const req =
-      url.protocol === "https:" ? httpsRequest(url, opts, onResponse) : httpRequest(url, opts, onResponse);
+    const req = await sendPodLogRequest(
+      this.options.kubeConfig,
+      { namespace, pod },
+      { container, follow, limitBytes: this.options.limitBytes + 1 },
+      onResponse,
+    );
     req.on("error", end);
     req.on("close", () => end(new Error("the connection closed")));
-    req.end();
     return req;
   }
 
