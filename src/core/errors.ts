@@ -43,6 +43,7 @@ export const ERRORS = {
   },
   GANTRY_ERR_EXECUTOR: { status: 502, message: "executor error: %s" },
   GANTRY_ERR_EXECUTOR_BUSY: { status: 503, message: "the executor has no room now: %s" },
+  GANTRY_ERR_LIVE_LOG_UNAVAILABLE: { status: 409, message: "no live log of run %s: %s" },
   // Server
   GANTRY_ERR_CONFIG: { status: 500, message: "invalid configuration: %s" },
   GANTRY_ERR_INTERNAL: { status: 500, message: "internal error: %s" },

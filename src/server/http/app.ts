@@ -13,6 +13,7 @@ import type { RunWatcher } from "../run-watcher.ts";
 import { errorBody, registerErrorHandling, toGantryError } from "./errors.ts";
 import { GantryMetrics, healthRoutes } from "./health-routes.ts";
 import { internalRoutes } from "./internal-routes.ts";
+import { podLogRoutes, type PodLogRoutesOptions } from "./pod-log-routes.ts";
 import { runsRoutes } from "./runs-routes.ts";
 import { tokensRoutes } from "./tokens-routes.ts";
 
@@ -26,6 +27,8 @@ export interface ApiOptions {
   maxLimits: Limits;
   followPollMs?: number;
   onRunCreated?: () => void;
+  /** The executor of this process, for live pod logs (Kubernetes); null or absent: none. */
+  liveLogs?: PodLogRoutesOptions["liveLogs"];
 }
 
 export const API_VERSION = "0.1.0";
@@ -73,6 +76,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     ...(options.followPollMs === undefined ? {} : { followPollMs: options.followPollMs }),
     ...(options.onRunCreated === undefined ? {} : { onRunCreated: options.onRunCreated }),
   });
+  await app.register(podLogRoutes, { store: options.store, liveLogs: options.liveLogs ?? null });
   await app.register(internalRoutes, { store: options.store });
   await app.register(tokensRoutes, { store: options.store });
   return app;
