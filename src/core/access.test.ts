@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { canSeeRun, may, ownerScope, type Principal } from "./access.ts";
+import { canReadGradingMaterial, canSeeRun, may, ownerScope, type Principal } from "./access.ts";
 
 const admin: Principal = { tokenId: "1", role: "admin", owner: "root" };
 const alice: Principal = { tokenId: "2", role: "submitter", owner: "alice" };
@@ -21,4 +21,10 @@ test("a submitter sees only its own runs; others see all", () => {
   assert.equal(canSeeRun(viewer, { owner: "bob" }), true);
   assert.equal(ownerScope(alice), "alice");
   assert.equal(ownerScope(admin), undefined);
+});
+
+test("only admins read a submission's grading material back; its owner and viewers do not", () => {
+  assert.equal(canReadGradingMaterial(admin), true);
+  assert.equal(canReadGradingMaterial(alice), false);
+  assert.equal(canReadGradingMaterial(viewer), false);
 });

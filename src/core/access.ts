@@ -35,6 +35,17 @@ export function canSeeRun(principal: Principal, run: { owner: string }): boolean
   return principal.role !== "submitter" || run.owner === principal.owner;
 }
 
+/**
+ * Whether the principal reads a submission's grading material back (its cases' inputs and expected
+ * outputs, its checker's sources): admins only. Everyone else who may see the run — its owner,
+ * viewers — gets `gradingMaterialView`; the runner gets it all from its token-authorised payload.
+ * The material is write-only for submitters so that a platform can grade its users' code against
+ * cases they must not learn, whichever token they read the run with.
+ */
+export function canReadGradingMaterial(principal: Principal): boolean {
+  return principal.role === "admin";
+}
+
 /** The owner filter a listing must apply for this principal (undefined = all owners). */
 export function ownerScope(principal: Principal): string | undefined {
   return principal.role === "submitter" ? principal.owner : undefined;

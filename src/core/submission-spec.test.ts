@@ -2,6 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { DEFAULT_LANGUAGES } from "./languages.ts";
 import {
+  gradingMaterialView,
   normalizeSubmission,
   runnerCommand,
   SUBMISSION_CAPS,
@@ -135,4 +136,84 @@ test("refusals name the problem", () => {
     );
   }
   assert.throws(() => norm({ limits: { memoryMB: 1e9 } }), /GANTRY_ERR_LIMIT_EXCEEDED|exceeds the maximum/);
+});
+
+test("hidden: kept only when true; anything else is a visible case", () => {
+  const spec = norm({
+    cases: [
+      { name: "a", expectedStdout: "1", hidden: true },
+      { name: "b", expectedStdout: "2", hidden: false },
+      { name: "c", expectedStdout: "3" },
+    ],
+  });
+  assert.deepEqual(
+    spec.submission.cases.map((c) => c.hidden),
+    [true, undefined, undefined],
+  );
+});
+
+test("gradingMaterialView: byte counts for inputs and expected outputs, paths and sizes for a checker", () => {
+  const spec = norm({
+    files: [{ path: "main.py", content: "print('mine')\n" }],
+    cases: [
+      { name: "a", stdin: "ÄÖ in\n", expectedStdout: "SECRET-OUT-1", hidden: true, weight: 2 },
+      { name: "b", expectedStdout: "SECRET-OUT-2", timeLimitMs: 500, memoryMB: 64 },
+    ],
+    compare: {
+      mode: "checker",
+      files: [{ path: "lib/check.py", content: "SECRET-CHECKER" }],
+      command: ["/usr/bin/python3", "lib/check.py"],
+    },
+  });
+  const before = structuredClone(spec);
+  const view = gradingMaterialView(spec);
+  const text = JSON.stringify(view);
+  for (const secret of ["SECRET-OUT", "SECRET-CHECKER", "ÄÖ", '"stdin"', '"expectedStdout"'])
+    assert.ok(!text.includes(secret), `${secret} in ${text}`);
+  assert.deepEqual(spec, before, "the stored spec is not changed");
+  const submission = view.submission as unknown as Record<string, unknown>;
+  assert.equal(submission.redacted, true);
+  assert.deepEqual(submission.cases, [
+    {
+      name: "a",
+      timeLimitMs: 2000,
+      memoryMB: 256,
+      weight: 2,
+      hidden: true,
+      stdinBytes: 8,
+      expectedStdoutBytes: 12,
+    },
+    {
+      name: "b",
+      timeLimitMs: 500,
+      memoryMB: 64,
+      weight: 1,
+      hidden: false,
+      stdinBytes: 0,
+      expectedStdoutBytes: 12,
+    },
+  ]);
+  assert.deepEqual(submission.compare, {
+    mode: "checker",
+    command: ["/usr/bin/python3", "lib/check.py"],
+    files: [{ path: "lib/check.py", bytes: 14 }],
+  });
+  // The submitter's own sources, the language row and the limits stay.
+  assert.deepEqual(submission.files, spec.submission.files);
+  assert.deepEqual(submission.toolchain, spec.submission.toolchain);
+  assert.deepEqual(view.limits, spec.limits);
+  // A non-checker compare is kept; a spec without a submission is returned as it is.
+  assert.deepEqual(
+    (
+      gradingMaterialView(norm({ compare: { mode: "numeric", tolerance: 0.5 } })).submission as {
+        compare: unknown;
+      }
+    ).compare,
+    {
+      mode: "numeric",
+      tolerance: 0.5,
+    },
+  );
+  const job = { command: ["true"], env: {}, files: [], limits: spec.limits };
+  assert.equal(gradingMaterialView(job), job);
 });

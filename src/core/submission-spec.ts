@@ -36,6 +36,12 @@ export interface TestCase {
   timeLimitMs: number;
   memoryMB: number;
   weight: number;
+  /**
+   * A hidden case: its feedback never quotes the expected output (a wrong answer says only that it
+   * is one). Whatever this says, the cases' inputs and expected outputs are grading material that
+   * only admins read back through the API (see `gradingMaterialView`).
+   */
+  hidden?: boolean;
 }
 
 export interface LlmReviewSpec {
@@ -66,6 +72,7 @@ export interface SubmissionRequest {
     timeLimitMs?: number;
     memoryMB?: number;
     weight?: number;
+    hidden?: boolean;
   }[];
   compare?: {
     mode: string;
@@ -170,7 +177,15 @@ export function normalizeSubmission(
       throw invalid(`cases[${i}].memoryMB must be an integer from 16 to ${SUBMISSION_CAPS.memoryMB}`);
     if (!(typeof weight === "number" && Number.isFinite(weight) && weight >= 0 && weight <= 1e6))
       throw invalid(`cases[${i}].weight must be a number from 0 to 1000000`);
-    return { name, stdin, expectedStdout: c.expectedStdout, timeLimitMs, memoryMB, weight };
+    return {
+      name,
+      stdin,
+      expectedStdout: c.expectedStdout,
+      timeLimitMs,
+      memoryMB,
+      weight,
+      ...(c.hidden === true ? { hidden: true } : {}),
+    };
   });
   if (caseBytes > SUBMISSION_CAPS.caseBytes)
     throw invalid(`test cases total ${caseBytes} bytes; the limit is ${SUBMISSION_CAPS.caseBytes}`);
@@ -274,4 +289,55 @@ export function submissionRunLimits(spec: SubmissionSpec, ceilings: Limits = MAX
 /** Wall-clock limit of a case with CPU-time limit `cpuMs`: I/O and scheduling get slack. */
 export function caseWallMs(cpuMs: number): number {
   return cpuMs * 2 + 1000;
+}
+
+/**
+ * What a reader who may not see the grading material is shown of a spec: a submission's cases keep
+ * their name, limits, weight and `hidden` flag, but their input and expected output become byte
+ * counts, and a checker's files keep only their paths and sizes (`redacted: true` says so). The
+ * submitted sources, the language row and the limits stay. Other specs are returned as they are.
+ */
+export interface RedactedSubmission extends Omit<SubmissionSpec, "cases" | "compare"> {
+  redacted: true;
+  cases: (Omit<TestCase, "stdin" | "expectedStdout" | "hidden"> & {
+    hidden: boolean;
+    stdinBytes: number;
+    expectedStdoutBytes: number;
+  })[];
+  compare:
+    | { mode: CompareMode; tolerance?: number }
+    | { mode: "checker"; command: string[]; files: { path: string; bytes: number }[] };
+}
+
+export type SpecView = JobSpec | (Omit<JobSpec, "submission"> & { submission: RedactedSubmission });
+
+export function gradingMaterialView(spec: JobSpec): SpecView {
+  const submission = spec.submission;
+  if (submission === undefined) return spec;
+  const bytes = (text: string) => Buffer.byteLength(text, "utf8");
+  const compare =
+    submission.compare.mode === "checker"
+      ? {
+          mode: "checker" as const,
+          command: [...submission.compare.command],
+          files: submission.compare.files.map((f) => ({ path: f.path, bytes: bytes(f.content) })),
+        }
+      : { ...submission.compare };
+  return {
+    ...spec,
+    submission: {
+      ...submission,
+      redacted: true as const,
+      cases: submission.cases.map((c) => ({
+        name: c.name,
+        timeLimitMs: c.timeLimitMs,
+        memoryMB: c.memoryMB,
+        weight: c.weight,
+        hidden: c.hidden === true,
+        stdinBytes: bytes(c.stdin),
+        expectedStdoutBytes: bytes(c.expectedStdout),
+      })),
+      compare,
+    },
+  };
 }

@@ -201,7 +201,9 @@ export async function grade(
       },
       workDir,
     );
-    const { verdict, message } = await judgeCase(spec, c, run, cpuMs, workDir);
+    const judged = await judgeCase(spec, c, run, cpuMs, workDir);
+    const { verdict } = judged;
+    const message = c.hidden === true ? concealed(judged) : judged.message;
     io.stdout.write(
       `case ${c.name}: ${verdict} (${run.cpuMs} ms CPU, ${(run.memoryKB / 1024).toFixed(1)} MB)\n`,
     );
@@ -291,6 +293,16 @@ async function judgeCase(
     verdict: "checker_error",
     message: `checker failed (${checked.signal ?? `exit ${String(checked.exitCode)}`}): ${said}`,
   };
+}
+
+/**
+ * The message of a hidden case's verdict: nothing that could quote its expected output (a diff, a
+ * checker's words). Limits and crashes say only what the submission itself did, so they stay.
+ */
+function concealed(judged: { verdict: Verdict; message: string }): string {
+  if (judged.verdict === "wrong_answer") return "the output differs from the expected output (hidden case)";
+  if (judged.verdict === "checker_error") return "the checker failed on this hidden case";
+  return judged.message;
 }
 
 /** Writes `content` at `rel` under `root`, creating directories; never follows a link out of it. */

@@ -3,11 +3,15 @@
  */
 
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import { canSeeRun, ownerScope, type Principal } from "../../core/access.ts";
+import { canReadGradingMaterial, canSeeRun, ownerScope, type Principal } from "../../core/access.ts";
 import { GantryError } from "../../core/errors.ts";
 import { normalizeJobSpec, type JobRequest } from "../../core/job-spec.ts";
 import type { LanguageTable } from "../../core/languages.ts";
-import { normalizeSubmission, type SubmissionRequest } from "../../core/submission-spec.ts";
+import {
+  gradingMaterialView,
+  normalizeSubmission,
+  type SubmissionRequest,
+} from "../../core/submission-spec.ts";
 import { isRunState, isTerminal, type RunState } from "../../core/run-state.ts";
 import type { JobSpec, Limits, Run } from "../../core/workload.ts";
 import type { Store } from "../../store/store.ts";
@@ -119,8 +123,13 @@ export async function runsRoutes(app: FastifyInstance, options: RunsRoutesOption
         store.getWorkload(run.workloadId),
         store.getResult(run.id),
       ]);
+      // Hidden test cases: only admins read a submission's inputs, expected outputs and checker back.
+      const shown =
+        workload === null || canReadGradingMaterial(principalOf(request))
+          ? workload
+          : { ...workload, spec: gradingMaterialView(workload.spec) };
       return {
-        ...runView(run, workload),
+        ...runView(run, shown),
         result: result === null ? null : { ...result, recordedAt: result.recordedAt.toISOString() },
       };
     },

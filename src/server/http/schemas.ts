@@ -4,6 +4,7 @@
  */
 
 import { RUN_STATES } from "../../core/run-state.ts";
+import type { SpecView } from "../../core/submission-spec.ts";
 import type { LogLine, Run, RunEvent, Workload } from "../../core/workload.ts";
 
 const limitsProperties = {
@@ -112,6 +113,11 @@ const submissionRunBody = {
           timeLimitMs: { type: "integer", minimum: 1, description: "CPU time, ms (default 2000)" },
           memoryMB: { type: "integer", minimum: 1, description: "peak memory, MiB (default 256)" },
           weight: { type: "number", minimum: 0, description: "default 1" },
+          hidden: {
+            type: "boolean",
+            description:
+              "feedback never quotes its expected output (inputs and outputs are admin-only anyway)",
+          },
         },
       },
     },
@@ -217,7 +223,10 @@ export const createTokenBody = {
   },
 } as const;
 
-export function runView(run: Run, workload?: Workload | null): Record<string, unknown> {
+export function runView(
+  run: Run,
+  workload?: (Omit<Workload, "spec"> & { spec: SpecView }) | null,
+): Record<string, unknown> {
   return {
     id: run.id,
     kind: run.kind,
