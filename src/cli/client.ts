@@ -81,16 +81,16 @@ export class GantryClient {
     return parsed as T;
   }
 
-  /** Reads an SSE stream, calling `onEvent` per event, until the server ends it or `signal` aborts. */
-  async stream(
+  /** Opens a streamed response; a refusal becomes an ApiError with the server's code and message. */
+  private async open(
     path: string,
-    onEvent: (event: string, data: unknown) => void,
+    accept: string,
     signal?: AbortSignal,
-  ): Promise<void> {
+  ): Promise<Response & { body: ReadableStream<Uint8Array> }> {
     let response: Response;
     try {
       response = await fetch(this.settings.url + path, {
-        headers: this.headers({ accept: "text/event-stream" }),
+        headers: this.headers({ accept }),
         ...(signal === undefined ? {} : { signal }),
       });
     } catch (err) {
@@ -113,6 +113,22 @@ export class GantryClient {
       }
       throw new ApiError(response.status, code, message);
     }
+    return response as Response & { body: ReadableStream<Uint8Array> };
+  }
+
+  /** Copies a plain-text response to `out` as it arrives, until the server ends it. */
+  async copyText(path: string, out: NodeJS.WritableStream, signal?: AbortSignal): Promise<void> {
+    const response = await this.open(path, "text/plain", signal);
+    for await (const chunk of response.body) out.write(chunk);
+  }
+
+  /** Reads an SSE stream, calling `onEvent` per event, until the server ends it or `signal` aborts. */
+  async stream(
+    path: string,
+    onEvent: (event: string, data: unknown) => void,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const response = await this.open(path, "text/event-stream", signal);
     const decoder = new TextDecoder();
     let buffer = "";
     for await (const chunk of response.body) {

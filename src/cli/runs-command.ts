@@ -78,9 +78,14 @@ export const runsCommand: Command = async (argv, io) =>
   });
 
 const LOGS_HELP = `usage: gantry logs ID [-f|--follow] [--tail N] [--json]
+       gantry logs ID --pod [-f] [--tail N] [--since 5m | --since-time RFC3339] [--container C]
+                         [--previous] [--attempt N] [--limit-bytes N] [--timestamps]
 
 Prints a run's log (stdout to stdout, stderr and Gantry's notes to stderr). --follow streams new
 lines until the run ends.
+
+--pod reads the log of the run's Kubernetes pod straight from the API server (as kubectl logs
+does) while the pod exists; without it, Gantry's archived copy, which outlives the pod.
 `;
 
 export const logsCommand: Command = async (argv, io) =>
@@ -89,6 +94,14 @@ export const logsCommand: Command = async (argv, io) =>
       follow: { type: "boolean", short: "f" },
       tail: { type: "string" },
       json: { type: "boolean" },
+      pod: { type: "boolean" },
+      container: { type: "string" },
+      previous: { type: "boolean" },
+      since: { type: "string" },
+      "since-time": { type: "string" },
+      attempt: { type: "string" },
+      "limit-bytes": { type: "string" },
+      timestamps: { type: "boolean" },
     });
     if (values.help) {
       io.stdout.write(LOGS_HELP);
@@ -97,6 +110,41 @@ export const logsCommand: Command = async (argv, io) =>
     const id = positionals[0];
     if (id === undefined || positionals.length > 1) throw new UsageError("give exactly one run id");
     const tail = intOption(values.tail, "tail", 0, 100_000);
+    const podOnly = [
+      "container",
+      "previous",
+      "since",
+      "since-time",
+      "attempt",
+      "limit-bytes",
+      "timestamps",
+    ] as const;
+    if (values.pod !== true) {
+      const given = podOnly.filter((k) => values[k] !== undefined);
+      if (given.length > 0) throw new UsageError(`--${given.join(", --")} need --pod`);
+    } else {
+      if (values.json) throw new UsageError("--pod prints the pod's log as it is; --json does not apply");
+      const query = new URLSearchParams();
+      if (values.follow) query.set("follow", "true");
+      if (tail !== undefined) query.set("tail", String(tail));
+      if (values.since !== undefined) {
+        if (!/^[0-9]{1,7}[smh]$/.test(values.since))
+          throw new UsageError(
+            `--since takes a duration such as 30s, 5m or 2h, not ${JSON.stringify(values.since)}`,
+          );
+        query.set("since", values.since);
+      }
+      if (values["since-time"] !== undefined) query.set("sinceTime", values["since-time"]);
+      if (values.container !== undefined) query.set("container", values.container);
+      if (values.previous) query.set("previous", "true");
+      if (values.timestamps) query.set("timestamps", "true");
+      const attempt = intOption(values.attempt, "attempt", 1, 999_999);
+      if (attempt !== undefined) query.set("attempt", String(attempt));
+      const limitBytes = intOption(values["limit-bytes"], "limit-bytes", 1, 64 * 1024 * 1024);
+      if (limitBytes !== undefined) query.set("limitBytes", String(limitBytes));
+      await client.copyText(`/v1/runs/${encodeURIComponent(id)}/pod-log?${query}`, io.stdout);
+      return 0;
+    }
     const path = `/v1/runs/${encodeURIComponent(id)}/logs`;
     if (values.follow) {
       await followRun(client, io, id, {

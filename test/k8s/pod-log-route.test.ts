@@ -23,6 +23,7 @@ import {
   waitFor,
   writePodLog,
 } from "./harness.ts";
+import { runGantry } from "../helpers/run-gantry.ts";
 import { spec } from "./kubernetes-executor-helpers.ts";
 
 describe("GET /v1/runs/{id}/pod-log", () => {
@@ -159,6 +160,22 @@ describe("GET /v1/runs/{id}/pod-log", () => {
     assert.doesNotMatch(previous.text, /four/);
     const stamped = await fetchLog("?tail=1&timestamps=true");
     assert.match(stamped.text, /^\d{4}-\d\d-\d\dT\S+ four\n$/);
+  });
+
+  test("gantry logs --pod prints it, and refuses pod options without --pod", async () => {
+    const env = { GANTRY_URL: url, GANTRY_TOKEN: adminToken };
+    const tailed = await runGantry(["logs", runId, "--pod", "--tail", "2"], env);
+    assert.equal(tailed.code, 0, tailed.stderr);
+    assert.equal(tailed.stdout, "three\nfour\n");
+    const wrongContainer = await runGantry(["logs", runId, "--pod", "--container", "sidecar"], env);
+    assert.equal(wrongContainer.code, 1);
+    assert.match(wrongContainer.stderr, /container "sidecar" is not in pod/);
+    const noPod = await runGantry(["logs", runId, "--previous"], env);
+    assert.equal(noPod.code, 2);
+    assert.match(noPod.stderr, /--previous need --pod/);
+    const badSince = await runGantry(["logs", runId, "--pod", "--since", "yesterday"], env);
+    assert.equal(badSince.code, 2);
+    assert.match(badSince.stderr, /--since takes a duration/);
   });
 
   test("follow streams lines as the container prints them", async () => {
