@@ -19,6 +19,7 @@ import { listenInternalSocket } from "./internal-socket.ts";
 import { Dispatcher } from "./dispatcher.ts";
 import { buildApi } from "./http/app.ts";
 import { GantryMetrics } from "./http/health-routes.ts";
+import { withCloudemyRunner } from "./cloudemy-runner.ts";
 import { buildRunnerBundle, ensureExecOnlyNode } from "./runner-bundle.ts";
 import { RunWatcher } from "./run-watcher.ts";
 import { generateToken, hashToken } from "./tokens.ts";
@@ -91,7 +92,11 @@ export async function startGantry(config: ServerConfig, options: StartOptions = 
         deleteOrphans: config.deleteOrphans,
         onDispatched: (_claimed, seconds) => metrics.dispatchLatency.observe(seconds),
       });
-      const startedExecutor = await startExecutor(config, dispatcher.recorder, logger, apiSocket);
+      const startedExecutor = withCloudemyRunner(
+        await startExecutor(config, dispatcher.recorder, logger, apiSocket),
+        config.cloudemy,
+        logger,
+      );
       const startedDispatcher = dispatcher;
       cleanups.push(() => startedExecutor.shutdown());
       cleanups.push(() => startedDispatcher.stop());
@@ -112,6 +117,7 @@ export async function startGantry(config: ServerConfig, options: StartOptions = 
         bodyLimitBytes: config.bodyLimitBytes,
         defaultLimits: config.defaultLimits,
         maxLimits: config.maxLimits,
+        cloudemy: config.cloudemy,
         liveLogs: executor,
         ...(startedDispatcher === null ? {} : { onRunCreated: () => startedDispatcher.nudge() }),
       });
