@@ -36,6 +36,15 @@ export const ERRORS = {
     message: "a result for run %s attempt %s was already recorded",
   },
   GANTRY_ERR_STALE_ATTEMPT: { status: 409, message: "attempt %s of run %s is no longer current" },
+  // Finalization (the Cloudemy API)
+  GANTRY_ERR_ALREADY_FINALIZED: {
+    status: 409,
+    message: "%s has already finalized another submission (%s); only one may be finalized",
+  },
+  GANTRY_ERR_NOT_FINISHED: {
+    status: 409,
+    message: "submission %s has not finished (%s); finalize it once it has its result",
+  },
   // Execution
   GANTRY_ERR_SANDBOX_UNAVAILABLE: {
     status: 503,

@@ -340,12 +340,10 @@ export function renderRunObjects(input: RenderRunInput, config: KubernetesRunCon
     ...Object.entries(gantryEnv).map(([k, v]) => ({ name: k, value: escapeKubeExpansion(v) })),
     ...(tokenFile
       ? []
-      : [
-          {
-            name: "GANTRY_RUN_TOKEN",
-            valueFrom: { secretKeyRef: { name, key: RUN_TOKEN_KEY, optional: false } },
-          },
-        ]),
+      : ["GANTRY_RUN_TOKEN", ...(spec.runTokenEnv === undefined ? [] : [spec.runTokenEnv])].map((env) => ({
+          name: env,
+          valueFrom: { secretKeyRef: { name, key: RUN_TOKEN_KEY, optional: false } },
+        }))),
   ];
 
   const cpu = cpuResources(spec.limits, config.maxCpuMillis);

@@ -69,6 +69,13 @@ export interface JobSpec {
    * the sandbox's init) whose memory that code could read.
    */
   runTokenDelivery?: "env" | "file";
+  /**
+   * One more environment variable that receives the run token, besides GANTRY_RUN_TOKEN (or its
+   * file): for runner images that read it under their own name, such as the Cloudemy runner's
+   * INTERNAL_RESULT_TOKEN. Set by Gantry's adapters, never by a /v1 request. On Kubernetes it comes
+   * from the run's Secret like GANTRY_RUN_TOKEN.
+   */
+  runTokenEnv?: string;
 }
 
 export interface Workload {

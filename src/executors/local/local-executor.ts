@@ -552,6 +552,7 @@ export class LocalExecutor implements Executor {
     } else {
       gantryEnv.GANTRY_RUN_TOKEN = a.request.runToken;
     }
+    if (spec.runTokenEnv !== undefined) gantryEnv[spec.runTokenEnv] = a.request.runToken;
     if (this.apiSocket !== undefined) {
       gantryEnv.GANTRY_API_SOCKET = a.sandboxed ? SANDBOX_API_SOCKET : this.apiSocket;
     }

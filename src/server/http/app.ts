@@ -9,11 +9,13 @@ import swaggerUi from "@fastify/swagger-ui";
 import type { Logger } from "pino";
 import type { Limits } from "../../core/workload.ts";
 import type { Store } from "../../store/store.ts";
+import type { CloudemyConfig } from "../config.ts";
 import type { RunWatcher } from "../run-watcher.ts";
 import { errorBody, registerErrorHandling, toGantryError } from "./errors.ts";
 import { GantryMetrics, healthRoutes } from "./health-routes.ts";
 import { internalRoutes } from "./internal-routes.ts";
 import { podLogRoutes, type PodLogRoutesOptions } from "./pod-log-routes.ts";
+import { cloudemyRoutes } from "./compat/cloudemy-routes.ts";
 import { runsRoutes } from "./runs-routes.ts";
 import { tokensRoutes } from "./tokens-routes.ts";
 
@@ -27,6 +29,8 @@ export interface ApiOptions {
   maxLimits: Limits;
   followPollMs?: number;
   onRunCreated?: () => void;
+  /** The Cloudemy API's settings; absent: its defaults (compile-only, no Redis). */
+  cloudemy?: CloudemyConfig;
   /** The executor of this process, for live pod logs (Kubernetes); null or absent: none. */
   liveLogs?: PodLogRoutesOptions["liveLogs"];
 }
@@ -79,5 +83,12 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   await app.register(podLogRoutes, { store: options.store, liveLogs: options.liveLogs ?? null });
   await app.register(internalRoutes, { store: options.store });
   await app.register(tokensRoutes, { store: options.store });
+  await app.register(cloudemyRoutes, {
+    store: options.store,
+    defaultLimits: options.defaultLimits,
+    maxLimits: options.maxLimits,
+    ...(options.cloudemy === undefined ? {} : { cloudemy: options.cloudemy }),
+    ...(options.onRunCreated === undefined ? {} : { onRunCreated: options.onRunCreated }),
+  });
   return app;
 }

@@ -21,20 +21,39 @@ function runToken(request: FastifyRequest): string {
 
 type ResultBody = Partial<RunResult> & { status: string };
 
+/** The attempt `token` is good for on run `runId`; GANTRY_ERR_RUN_TOKEN_INVALID for anything else. */
+export async function grantedAttempt(
+  store: Store,
+  runId: string,
+  token: string,
+  consume: boolean,
+): Promise<number> {
+  if (!looksLikeToken(token, "run") || !isUuid(runId)) throw new GantryError("GANTRY_ERR_RUN_TOKEN_INVALID");
+  const granted = await store.checkRunToken(runId, hashToken(token), { consume });
+  if (granted === null) throw new GantryError("GANTRY_ERR_RUN_TOKEN_INVALID");
+  return granted.attempt;
+}
+
+/**
+ * Records `result` for the attempt `token` is good for, then uses the token up. Record first: a
+ * failure in between leaves the result recorded (a repeat gets 409), never a used-up token without
+ * its result. Every route a runner reports through (here and the compat adapters) comes here.
+ */
+export async function recordResultWithRunToken(
+  store: Store,
+  runId: string,
+  token: string,
+  result: RunResult,
+): Promise<number> {
+  const attempt = await grantedAttempt(store, runId, token, false);
+  const recorded = await store.recordResult(runId, attempt, result);
+  if (!recorded) throw new GantryError("GANTRY_ERR_RESULT_ALREADY_RECORDED", [runId, attempt]);
+  await grantedAttempt(store, runId, token, true);
+  return attempt;
+}
+
 export async function internalRoutes(app: FastifyInstance, options: { store: Store }): Promise<void> {
   const { store } = options;
-
-  /** The attempt the request's run token is good for; 401 for anything else. */
-  async function grantedAttempt(
-    request: FastifyRequest<{ Params: { id: string } }>,
-    consume: boolean,
-  ): Promise<number> {
-    const token = runToken(request);
-    if (!isUuid(request.params.id)) throw new GantryError("GANTRY_ERR_RUN_TOKEN_INVALID");
-    const granted = await store.checkRunToken(request.params.id, hashToken(token), { consume });
-    if (granted === null) throw new GantryError("GANTRY_ERR_RUN_TOKEN_INVALID");
-    return granted.attempt;
-  }
 
   app.get<{ Params: { id: string } }>(
     "/v1/internal/runs/:id/payload",
@@ -46,7 +65,7 @@ export async function internalRoutes(app: FastifyInstance, options: { store: Sto
       },
     },
     async (request) => {
-      const attempt = await grantedAttempt(request, false);
+      const attempt = await grantedAttempt(store, request.params.id, runToken(request), false);
       const run = await store.getRun(request.params.id);
       const workload = run === null ? null : await store.getWorkload(run.workloadId);
       if (run === null || workload === null) throw new GantryError("GANTRY_ERR_RUN_TOKEN_INVALID");
@@ -65,12 +84,9 @@ export async function internalRoutes(app: FastifyInstance, options: { store: Sto
       },
     },
     async (request) => {
-      // Record first, then use the token up: a failure in between leaves the result recorded
-      // (a repeat gets 409), never a used-up token without its result.
-      const attempt = await grantedAttempt(request, false);
       const id = request.params.id;
       const body = request.body;
-      const recorded = await store.recordResult(id, attempt, {
+      const attempt = await recordResultWithRunToken(store, id, runToken(request), {
         status: body.status,
         score: body.score ?? null,
         failTags: body.failTags ?? [],
@@ -78,8 +94,6 @@ export async function internalRoutes(app: FastifyInstance, options: { store: Sto
         metrics: body.metrics ?? {},
         artifacts: body.artifacts ?? {},
       });
-      if (!recorded) throw new GantryError("GANTRY_ERR_RESULT_ALREADY_RECORDED", [id, attempt]);
-      await grantedAttempt(request, true);
       return { ok: true, runId: id, attempt };
     },
   );
