@@ -90,6 +90,7 @@ export async function startGantry(config: ServerConfig, options: StartOptions = 
         publicUrl: config.publicUrl,
         reconcileIntervalMs: config.reconcileIntervalSeconds * 1000,
         deleteOrphans: config.deleteOrphans,
+        onReconciled: (report) => metrics.observeReconcile(report),
         onDispatched: (_claimed, seconds) => metrics.dispatchLatency.observe(seconds),
       });
       const startedExecutor = withCloudemyRunner(

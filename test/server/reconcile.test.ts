@@ -66,6 +66,9 @@ for (const backend of testBackends()) {
       await waitFor("the lost run to be re-queued", async () =>
         (await store.getRun(lost.id))?.attempt === 2 ? true : undefined,
       );
+      const metrics = await t.api("GET", "/metrics", { token: null });
+      assert.match(metrics.text, /gantry_reconciled_attempts_total\{action="requeued"\} 1\b/);
+      assert.match(metrics.text, /gantry_orphan_resources 0\b/);
       const cancelled = await t.api("POST", `/v1/runs/${blockerId}/cancel`);
       assert.equal(cancelled.status, 200, cancelled.text);
       const done = await t.waitForRun(lost.id, 30_000);

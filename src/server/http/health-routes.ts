@@ -1,13 +1,17 @@
 /** `/healthz` (process alive), `/readyz` (store answers), `/metrics` (Prometheus text). */
 
 import type { FastifyInstance } from "fastify";
-import { Gauge, Histogram, Registry } from "prom-client";
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { RUN_STATES } from "../../core/run-state.ts";
 import type { Store } from "../../store/store.ts";
 
 export class GantryMetrics {
   readonly registry = new Registry();
   readonly dispatchLatency: Histogram;
+  /** What the dispatcher's last reconcile found that belongs to no run (orphaned Jobs). */
+  readonly orphans: Gauge;
+  /** Attempts the reconciler re-queued (lost) or stopped (their run had moved on). */
+  readonly reconciled: Counter<"action">;
 
   constructor(store: Store) {
     // Both gauges come from one count: a scrape collects them together, so they share one query.
@@ -42,6 +46,25 @@ export class GantryMetrics {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
       registers: [this.registry],
     });
+    this.orphans = new Gauge({
+      name: "gantry_orphan_resources",
+      help: "Executor resources (Kubernetes Jobs) the last reconcile found belonging to no run",
+      registers: [this.registry],
+    });
+    this.reconciled = new Counter({
+      name: "gantry_reconciled_attempts_total",
+      help: "Attempts the reconciler re-queued (lost by the executor), stopped (run moved on) or deleted (orphans)",
+      labelNames: ["action"],
+      registers: [this.registry],
+    });
+  }
+
+  /** Records what one reconcile did. */
+  observeReconcile(report: { requeued: number; stopped: number; deleted: number; orphans: string[] }): void {
+    this.orphans.set(report.orphans.length - report.deleted);
+    if (report.requeued > 0) this.reconciled.inc({ action: "requeued" }, report.requeued);
+    if (report.stopped > 0) this.reconciled.inc({ action: "stopped" }, report.stopped);
+    if (report.deleted > 0) this.reconciled.inc({ action: "deleted" }, report.deleted);
   }
 }
 
