@@ -540,9 +540,9 @@ test("submission: the runner in the language's image, kind and language labels, 
     assert.deepEqual(o(res["limits"])["memory"], `${s.limits.memoryMB}Mi`);
     assert.equal(o(r.job["spec"])["activeDeadlineSeconds"], s.limits.wallSeconds);
   }
-  // An image named by the request wins over the language's.
+  // The spec's image is the one run (a row of the operator's table other than the language's).
   const own = renderRunObjects(
-    submissionInput(submissionSpec("c", { image: "registry.example/my-gcc:1.2" })),
+    submissionInput({ ...submissionSpec("c"), image: "registry.example/my-gcc:1.2" }),
     config,
   );
   assert.equal(main(own.job)["image"], "registry.example/my-gcc:1.2");

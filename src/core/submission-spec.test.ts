@@ -1,5 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { GantryError } from "./errors.ts";
 import { DEFAULT_LANGUAGES } from "./languages.ts";
 import {
   gradingMaterialView,
@@ -216,4 +217,23 @@ test("gradingMaterialView: byte counts for inputs and expected outputs, paths an
   );
   const job = { command: ["true"], env: {}, files: [], limits: spec.limits };
   assert.equal(gradingMaterialView(job), job);
+});
+
+test("image: only one of the language table's runner images (a submitter's own image could grade itself)", () => {
+  assert.equal(norm({}).image, DEFAULT_LANGUAGES.python?.image);
+  // Another row's image is allowed (e.g. a combined image an operator listed for several rows).
+  assert.equal(norm({ image: DEFAULT_LANGUAGES.java?.image }).image, DEFAULT_LANGUAGES.java?.image);
+  for (const image of [
+    "python:3.12",
+    "evil.example/runner-python:3.11",
+    `${DEFAULT_LANGUAGES.python?.image} `,
+  ])
+    assert.throws(
+      () => norm({ image }),
+      (err: unknown) =>
+        err instanceof GantryError &&
+        err.code === "GANTRY_ERR_VALIDATION" &&
+        /runner images/.test(err.message),
+      image,
+    );
 });

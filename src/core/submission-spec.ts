@@ -191,6 +191,13 @@ export function normalizeSubmission(
     throw invalid(`test cases total ${caseBytes} bytes; the limit is ${SUBMISSION_CAPS.caseBytes}`);
   if (cases.every((c) => c.weight === 0)) throw invalid("at least one case must have a weight above 0");
 
+  // The image is the runner's (on Kubernetes): one the submitter picked could grade itself — read
+  // the expected outputs from its payload and post any score. So only the table's images are
+  // allowed; operators add a row for another one.
+  if (request.image !== undefined && !Object.values(languages).some((row) => row.image === request.image))
+    throw invalid(
+      `image '${request.image.slice(0, 200)}' is not one of the language table's runner images; ask the operator to add a language row for it`,
+    );
   const compare = normalizeCompare(request.compare);
   const caseOutputBytes = request.caseOutputBytes ?? CASE_DEFAULTS.caseOutputBytes;
   if (
