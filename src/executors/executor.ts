@@ -66,6 +66,12 @@ export interface Executor {
   /** Attempts this executor is running now, as `${runId}/${attempt}` keys. */
   activeAttempts(): Promise<Set<string>>;
   /**
+   * Takes up the attempts whose resources exist but that it does not track yet — launched by
+   * another process of this Gantry before this one became the dispatcher (Kubernetes: Jobs created
+   * after this executor started). The reconciler calls it first. Returns how many it took up.
+   */
+  resync?(): number;
+  /**
    * How many more attempts it can take now, when it has a cap of its own besides the dispatcher's
    * (Kubernetes: unfinished Jobs in the runs namespace). Absent: no cap of its own.
    */

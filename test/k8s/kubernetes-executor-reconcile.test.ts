@@ -19,7 +19,7 @@ import { executorFixture, request, spec, type ExecutorFixture } from "./kubernet
 async function createForeignJob(
   f: ExecutorFixture,
   runDuration: string,
-  runId = randomUUID(),
+  runId: string = randomUUID(),
 ): Promise<string> {
   const rendered = renderRunObjects(
     {
@@ -200,4 +200,61 @@ test("the reconciler stops attempts of ended runs, reports orphans, and deletes 
   assert.equal((await second.executor.activeAttempts()).size, 0);
   const run = await store.getRun(created.id);
   assert.equal(run?.state, "cancelled", "the reconciler never revives an ended run");
+});
+
+test("a Job another process of this Gantry launched is taken up, not relaunched, and its end recorded", async (t) => {
+  const f = await executorFixture(t, "kx-resync");
+  const store = await openStore();
+  t.after(() => store.close());
+  const logger = pino({ level: process.env.GANTRY_TEST_LOG ?? "silent" });
+  const dispatcher = new Dispatcher({
+    store,
+    logger,
+    maxActiveRuns: 10,
+    maxActivePerOwner: 10,
+    publicUrl: "http://gantry.invalid",
+    reconcileIntervalMs: 0,
+  });
+  const executor = f.another({ sink: dispatcher.recorder });
+  await executor.start();
+
+  // The previous leader claimed a run and created its Job after this executor had started.
+  const created = await store.createRun({
+    kind: "job",
+    owner: "alice",
+    spec: spec(),
+    priority: 0,
+    retry: DEFAULT_RETRY_POLICY,
+  });
+  const [claimed] = await store.claimQueuedRuns({
+    batch: 1,
+    maxActive: 10,
+    maxActivePerOwner: 10,
+    executor: "kubernetes",
+  });
+  assert.ok(claimed !== undefined && claimed.run.id === created.id);
+  const name = await createForeignJob(f, "3s", created.id);
+  await waitFor("the Job to reach this executor's informer", async () =>
+    executor.strayResources().some((s) => s.name === name) ? true : undefined,
+  );
+
+  await dispatcher.start(executor);
+  t.after(() => dispatcher.stop());
+  assert.deepEqual(await executor.activeAttempts(), new Set([`${created.id}/1`]));
+  assert.equal(executor.strayResources().length, 0);
+  const done = await waitFor(
+    "the run to end",
+    async () => {
+      const run = await store.getRun(created.id);
+      return run !== null && run.state === "succeeded" ? run : undefined;
+    },
+    { timeoutMs: 30_000 },
+  );
+  assert.equal(done.attempt, 1, "not relaunched");
+  const batch = f.kc.makeApiClient(BatchV1Api);
+  const jobs = await batch.listNamespacedJob({ namespace: f.namespace });
+  assert.deepEqual(
+    jobs.items.map((j) => j.metadata?.name),
+    [name],
+  );
 });

@@ -20,7 +20,8 @@
  * - After `cancel()` (which deletes the Job, propagation Background; the Secret and ConfigMap go
  *   with it through the garbage collector) or `shutdown()` nothing more is reported for the
  *   attempts they stopped. `shutdown()` leaves Jobs running.
- * - `start()` adopts every Gantry Job in the namespace: it reports nothing but the final update for
+ * - `start()` (and `resync()`, for Jobs it has not seen launched) adopts every Gantry Job in the
+ *   namespace it does not track: it reports nothing but the final update for
  *   them (it does not know what the store recorded before the restart, and the store refuses a
  *   state the run is already in), and reads the logs of those still running from the start again
  *   (lines written before the restart may appear twice; a `system` line says where). Jobs that had
@@ -253,7 +254,19 @@ export class KubernetesExecutor implements Executor {
     this.log.info({ namespace: ns, adopted }, "kubernetes executor started");
   }
 
-  /** Tracks a Gantry Job found at start-up; false when it is not an attempt's Job. */
+  resync(): number {
+    if (!this.started || this.closed) return 0;
+    let adopted = 0;
+    for (const job of this.jobInformer?.list() ?? []) {
+      const name = job.metadata?.name;
+      if (name !== undefined && !this.byName.has(name) && job.metadata?.deletionTimestamp === undefined)
+        if (this.adopt(job)) adopted++;
+    }
+    if (adopted > 0) this.log.info({ adopted }, "kubernetes executor: adopted Jobs it did not track");
+    return adopted;
+  }
+
+  /** Tracks a Gantry Job found at start-up or by resync(); false when it is not an attempt's Job. */
   private adopt(job: V1Job): boolean {
     const name = job.metadata?.name;
     const runId = job.metadata?.annotations?.[GANTRY_ANNOTATIONS.runId];
