@@ -28,7 +28,8 @@ fi
 
 if ((want_test)); then
   # time, compilers and a JDK: the graded-submission tests run real programs in five languages.
-  apt_install bubblewrap postgresql util-linux procps time curl gcc g++ openjdk-17-jdk-headless
+  # redis-server: the Cloudemy Redis-mode tests start a real one.
+  apt_install bubblewrap postgresql util-linux procps time curl gcc g++ openjdk-17-jdk-headless redis-server
 fi
 
 # npm packages: reinstall when package-lock.json changed since the last install.
