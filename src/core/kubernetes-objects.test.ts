@@ -128,6 +128,10 @@ test("labels: the same six on the Job, its pod template, the Secret and the Conf
     assert.equal(obj.metadata.namespace, "gantry-runs");
     assert.equal(obj.metadata.annotations?.[GANTRY_ANNOTATIONS.owner], "Alice Smith <alice@example.com>");
     assert.equal(obj.metadata.annotations?.[GANTRY_ANNOTATIONS.runId], RUN_ID);
+    assert.equal(
+      obj.metadata.annotations?.[GANTRY_ANNOTATIONS.outputBytes],
+      String(DEFAULT_LIMITS.outputBytes),
+    );
   }
   assert.deepEqual(o(podTemplate(r.job)["metadata"])["labels"], expected);
   for (const v of Object.values(expected)) assert.match(v, LABEL_VALUE);

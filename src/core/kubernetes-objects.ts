@@ -68,6 +68,8 @@ export const GANTRY_ANNOTATIONS = {
   runId: "gantry.dev/run-id",
   /** `configmap` (files mounted), `api` (the workload fetches its payload) or `none`. */
   payload: "gantry.dev/payload",
+  /** The attempt's `limits.outputBytes`: a Gantry that adopts the Job bounds its log by it. */
+  outputBytes: "gantry.dev/output-bytes",
 } as const;
 
 /** Label selector for every object Gantry renders: `app.kubernetes.io/managed-by=gantry,…`. */
@@ -289,6 +291,7 @@ export function renderRunObjects(input: RenderRunInput, config: KubernetesRunCon
     [GANTRY_ANNOTATIONS.owner]: owner,
     [GANTRY_ANNOTATIONS.runId]: runId,
     [GANTRY_ANNOTATIONS.payload]: payload,
+    [GANTRY_ANNOTATIONS.outputBytes]: String(spec.limits.outputBytes),
   };
   const meta = (): KubeObject["metadata"] => ({
     name,

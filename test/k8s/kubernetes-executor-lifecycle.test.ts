@@ -139,6 +139,32 @@ test("output past limits.outputBytes is cut with a truncation marker", async (t)
   assert.match(lines.at(-1)?.[1] ?? "", /output 10 B \(truncated\)$/);
 });
 
+test("a restarted Gantry bounds an adopted Job's log by the attempt's own output limit", async (t) => {
+  const f = await executorFixture(t, "kx-trunc-adopt");
+  await f.executor.start();
+  const req = request(spec({}, { outputBytes: 8 }));
+  f.annotations.set(req.runId, { [A.runDuration]: "6s" });
+  await f.executor.launch(req);
+  await f.sink.waitForState(req.runId, "running");
+  await f.executor.shutdown();
+  const pod = await f.podOf(req.runId);
+  await writePodLog(f.kc, {
+    namespace: f.namespace,
+    pod: pod.metadata?.name ?? "",
+    lines: ["12345", "67890", "abcdef"],
+  });
+  const sink = recordingSink();
+  const restarted = f.another({ sink });
+  await restarted.start();
+  await sink.waitForState(req.runId, "succeeded");
+  const stdout = sink
+    .lines(req.runId)
+    .filter((l) => l.stream === "stdout")
+    .map((l) => l.text);
+  assert.deepEqual(stdout, ["12345", "67"], "8 bytes, as the attempt asked, not the default 1 MiB");
+  assert.ok(sink.lines(req.runId).some((l) => /passed 8 bytes/.test(l.text)));
+});
+
 test("start() fails clearly when the API server cannot be reached", async () => {
   const kc = new KubeConfig();
   kc.loadFromOptions({

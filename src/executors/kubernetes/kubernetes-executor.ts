@@ -274,7 +274,7 @@ export class KubernetesExecutor implements Executor {
     if (name === undefined || runId === undefined || !Number.isSafeInteger(attempt)) return false;
     const key = attemptKey(runId, attempt);
     if (this.attempts.has(key) || this.finished.has(key)) return false;
-    const outputBytes = Number(job.metadata?.annotations?.["gantry.dev/output-bytes"]);
+    const outputBytes = Number(job.metadata?.annotations?.[GANTRY_ANNOTATIONS.outputBytes]);
     const a = this.track(
       key,
       runId,
