@@ -18,10 +18,18 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createClient } from "@redis/client";
-import { cloudemyLaunchEnv, CLOUDEMY_TOKEN_ENV } from "../../src/core/cloudemy-contract.ts";
+import {
+  cloudemyLaunchEnv,
+  cloudemyRunnerSpec,
+  cloudemySubmissionSpec,
+  CLOUDEMY_TOKEN_ENV,
+} from "../../src/core/cloudemy-contract.ts";
+import { DEFAULT_LANGUAGES } from "../../src/core/languages.ts";
 import { isGantryError } from "../../src/core/errors.ts";
 import { renderRunObjects, RUN_TOKEN_KEY } from "../../src/core/kubernetes-objects.ts";
-import type { JobSpec } from "../../src/core/workload.ts";
+import { DEFAULT_LIMITS, MAX_LIMITS, type JobSpec } from "../../src/core/workload.ts";
+import type { Executor, LaunchRequest } from "../../src/executors/executor.ts";
+import { withCloudemyRunner, type SubmissionHashWriter } from "../../src/server/cloudemy-runner.ts";
 import { loadServerConfig } from "../../src/server/config.ts";
 import { assertValidObjects } from "../../src/validate/index.ts";
 import { startTestGantry, type TestGantry } from "../helpers/test-gantry.ts";
@@ -530,5 +538,114 @@ describe("Cloudemy config and rendered objects (no Redis needed)", () => {
       config,
     );
     assert.doesNotThrow(() => assertValidObjects([pinned.job, pinned.secret], { strict: true }));
+  });
+
+  test("withCloudemyRunner: other launches and every other method pass through; without REDIS_URL a runner spec fails with the reason", async () => {
+    const launched: LaunchRequest[] = [];
+    let shutdowns = 0;
+    const inner: Executor = {
+      name: "recording",
+      start: async () => undefined,
+      launch: async (request) => {
+        launched.push(request);
+      },
+      cancel: async () => undefined,
+      activeAttempts: async () => new Set(["a/1"]),
+      capacity: () => 3,
+      shutdown: async () => {
+        shutdowns++;
+      },
+    };
+    const writes: [string, Record<string, string>, number][] = [];
+    let closed = 0;
+    const writer: SubmissionHashWriter = {
+      write: async (key, fields, ttl) => {
+        writes.push([key, fields, ttl]);
+      },
+      close: async () => {
+        closed++;
+      },
+    };
+    const accepted = cloudemySubmissionSpec(
+      { language: "python", code: "print(1)" },
+      DEFAULT_LANGUAGES,
+      MAX_LIMITS,
+    );
+    const runnerSpec = cloudemyRunnerSpec(accepted, {
+      image: "runner:1",
+      command: ["python", "runner.py"],
+      backendInternalUrl: "http://g/api/internal",
+      llmModel: "gpt-4o-mini",
+      limits: { ...DEFAULT_LIMITS, wallSeconds: 120 },
+    });
+    const request = (spec: JobSpec): LaunchRequest => ({
+      runId: "0b7c2a55-3f4e-4a1b-9c1d-1234567890ab",
+      attempt: 1,
+      owner: "alice",
+      spec,
+      runToken: "gtr_x",
+      apiUrl: "http://g",
+    });
+    const base = loadServerConfig({
+      GANTRY_PORT: "8080",
+      GANTRY_DATA_DIR: "/tmp/gantry-config-test",
+    }).cloudemy;
+
+    const plain = withCloudemyRunner(inner, base, console, null);
+    assert.equal(plain.name, "recording");
+    assert.equal(plain.capacity?.(), 3);
+    assert.deepEqual(await plain.activeAttempts(), new Set(["a/1"]));
+    await plain.launch(request(accepted));
+    assert.equal(launched[0]?.spec, accepted, "not a runner spec: launched as it is");
+    await assert.rejects(plain.launch(request(runnerSpec)), /needs REDIS_URL; it is not set/);
+    assert.equal(launched.length, 1);
+
+    const redisMode = withCloudemyRunner(
+      inner,
+      { ...base, runner: "cloudemy", redisUrl: "redis://r:1", llmApiKey: "k" },
+      console,
+      writer,
+    );
+    await redisMode.launch(request(runnerSpec));
+    assert.deepEqual(writes, [
+      [
+        "submission:0b7c2a55-3f4e-4a1b-9c1d-1234567890ab",
+        {
+          submission_id: "0b7c2a55-3f4e-4a1b-9c1d-1234567890ab",
+          user_id: "alice",
+          language: "python",
+          code: "print(1)",
+        },
+        720,
+      ],
+    ]);
+    assert.deepEqual(launched[1]?.spec.env, {
+      BACKEND_INTERNAL_URL: "http://g/api/internal",
+      LLM_MODEL: "gpt-4o-mini",
+      SUBMISSION_ID: "0b7c2a55-3f4e-4a1b-9c1d-1234567890ab",
+      REDIS_URL: "redis://r:1",
+      LLM_API_KEY: "k",
+    });
+    const failing = withCloudemyRunner(
+      inner,
+      { ...base, runner: "cloudemy", redisUrl: "redis://r:1" },
+      console,
+      {
+        write: async () => {
+          throw new Error("ECONNREFUSED");
+        },
+        close: async () => undefined,
+      },
+    );
+    await assert.rejects(
+      failing.launch(request(runnerSpec)),
+      (err: unknown) =>
+        isGantryError(err) &&
+        err.code === "GANTRY_ERR_EXECUTOR" &&
+        /redis unavailable: ECONNREFUSED/.test(err.message),
+    );
+    assert.equal(launched.length, 2, "nothing launched without its hash");
+    await redisMode.shutdown();
+    assert.deepEqual([shutdowns, closed], [1, 1]);
   });
 });
