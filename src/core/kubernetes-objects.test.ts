@@ -585,6 +585,7 @@ test("runTokenDelivery file: the Secret is mounted only into the init container;
     { name: "run-token", mountPath: RUN_TOKEN_MOUNT, readOnly: true },
   ]);
   assert.deepEqual(init["securityContext"], c["securityContext"], "hardened like the main container");
+  assert.notEqual(init["securityContext"], c["securityContext"], "each container has its own object");
   assert.ok(o(o(init["resources"])["limits"])["memory"] !== undefined);
   const secretVolumes = volumes(r.job).filter((v) => v["secret"] !== undefined);
   assert.deepEqual(secretVolumes, [

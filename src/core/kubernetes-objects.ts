@@ -353,7 +353,8 @@ export function renderRunObjects(input: RenderRunInput, config: KubernetesRunCon
   const memory = `${spec.limits.memoryMB}Mi`;
   const image = spec.image ?? config.defaultImage;
   const pullPolicy = config.imagePullPolicy === undefined ? {} : { imagePullPolicy: config.imagePullPolicy };
-  const securityContext = {
+  // A fresh object per container: a caller that edits one container's must not edit the other's.
+  const securityContext = () => ({
     runAsNonRoot: true,
     runAsUser: config.runAsUser,
     runAsGroup: config.runAsUser,
@@ -362,7 +363,7 @@ export function renderRunObjects(input: RenderRunInput, config: KubernetesRunCon
     readOnlyRootFilesystem: true,
     capabilities: { drop: ["ALL"] },
     seccompProfile: { type: "RuntimeDefault" },
-  };
+  });
   const volumeMounts: unknown[] = [
     { name: "work", mountPath: WORK_DIR },
     { name: "tmp", mountPath: "/tmp" },
@@ -421,7 +422,7 @@ export function renderRunObjects(input: RenderRunInput, config: KubernetesRunCon
       requests: { cpu: cpu.request, memory },
       limits: { cpu: cpu.limit, memory },
     },
-    securityContext,
+    securityContext: securityContext(),
     volumeMounts,
     terminationMessagePolicy: "FallbackToLogsOnError",
   };
@@ -443,7 +444,7 @@ export function renderRunObjects(input: RenderRunInput, config: KubernetesRunCon
       requests: { cpu: "100m", memory: "128Mi" },
       limits: { cpu: "1", memory: "128Mi" },
     },
-    securityContext,
+    securityContext: securityContext(),
     volumeMounts: [
       { name: "work", mountPath: WORK_DIR },
       { name: "run-token", mountPath: RUN_TOKEN_MOUNT, readOnly: true },
