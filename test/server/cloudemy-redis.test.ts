@@ -12,9 +12,7 @@
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createClient } from "@redis/client";
@@ -32,13 +30,11 @@ import type { Executor, LaunchRequest } from "../../src/executors/executor.ts";
 import { withCloudemyRunner, type SubmissionHashWriter } from "../../src/server/cloudemy-runner.ts";
 import { loadServerConfig } from "../../src/server/config.ts";
 import { assertValidObjects } from "../../src/validate/index.ts";
+import { freePort, REDIS_SERVER_BINARY, RedisServer } from "../helpers/redis-server.ts";
 import { startTestGantry, type TestGantry } from "../helpers/test-gantry.ts";
 
 type Json = Record<string, unknown>;
 
-const REDIS_SERVER = ["/usr/bin/redis-server", "/usr/local/bin/redis-server"].find(
-  (p) => spawnSync(p, ["--version"]).status === 0,
-);
 const CONTRACT_ENV = [
   "BACKEND_INTERNAL_URL",
   "INTERNAL_RESULT_TOKEN",
@@ -60,71 +56,7 @@ const RUNNER_STANDIN = [
   'echo "token used up after $i polls"',
 ].join("\n");
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0));
-    });
-  });
-}
-
-class RedisServer {
-  child: ChildProcess | null = null;
-  constructor(
-    readonly port: number,
-    readonly dir: string,
-  ) {}
-  get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
-  }
-  async start(): Promise<void> {
-    const child = spawn(
-      REDIS_SERVER as string,
-      [
-        "--port",
-        String(this.port),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--dir",
-        this.dir,
-      ],
-      { stdio: ["ignore", "pipe", "pipe"] },
-    );
-    this.child = child;
-    let output = "";
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`redis-server did not start: ${output}`)), 10_000);
-      child.stdout?.on("data", (d: Buffer) => {
-        output += d.toString();
-        if (output.includes("Ready to accept connections")) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-      child.once("exit", (code) => {
-        clearTimeout(timer);
-        reject(new Error(`redis-server exited with ${String(code)}: ${output}`));
-      });
-    });
-  }
-  async stop(): Promise<void> {
-    const child = this.child;
-    if (child === null || child.exitCode !== null) return;
-    const exited = new Promise((resolve) => child.once("exit", resolve));
-    child.kill("SIGKILL");
-    await exited;
-    this.child = null;
-  }
-}
-
-if (REDIS_SERVER === undefined) {
+if (REDIS_SERVER_BINARY === undefined) {
   test(
     "Cloudemy Redis mode",
     { skip: "redis-server is not installed (scripts/ensure-deps.sh --test installs it)" },
