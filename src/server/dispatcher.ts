@@ -119,7 +119,10 @@ export class Dispatcher {
     );
   }
 
-  /** The executor must have been built with `this.recorder` as its sink. */
+  /**
+   * The executor must have been built with `this.recorder` as its sink. It is started once this
+   * process leads (it may be started already: `start()` of executors is idempotent).
+   */
   async start(executor: Executor): Promise<void> {
     this.executor = executor;
     this.running = true;
@@ -129,13 +132,34 @@ export class Dispatcher {
     await this.takeLeadership();
   }
 
+  /**
+   * Only the leader runs the executor: it is started here, once leadership is won, so a standby
+   * process neither observes nor adopts the leader's attempts (their logs would be stored twice).
+   * At start a failure to start the executor is thrown; later, in standby, it is logged and retried.
+   */
   private async takeLeadership(): Promise<void> {
     if (!this.running) return;
-    this.leadership = await this.options.store.tryAcquireLeadership("dispatcher");
+    const { logger, store } = this.options;
+    const standBy = () => {
+      this.standbyTimer = setTimeout(() => {
+        this.takeLeadership().catch((err: unknown) => {
+          logger.error({ err }, "taking over dispatching failed; trying again");
+          if (this.running && this.leadership === null) standBy();
+        });
+      }, 5000);
+    };
+    this.leadership = await store.tryAcquireLeadership("dispatcher");
     if (this.leadership === null) {
-      this.options.logger.info("another Gantry process is dispatching runs; standing by");
-      this.standbyTimer = setTimeout(() => void this.takeLeadership(), 5000);
+      logger.info("another Gantry process is dispatching runs; standing by");
+      standBy();
       return;
+    }
+    try {
+      await this.requireExecutor().start();
+    } catch (err) {
+      await this.leadership.release().catch(() => undefined);
+      this.leadership = null;
+      throw err;
     }
     await this.reconcile();
     const interval = this.options.pollIntervalMs ?? 1000;

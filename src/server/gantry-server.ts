@@ -137,7 +137,10 @@ export async function startGantry(config: ServerConfig, options: StartOptions = 
   }
 }
 
-/** The configured executor, started (its start checks the sandbox or the cluster and permissions). */
+/**
+ * The configured executor: the local one started (its start checks the sandbox); the Kubernetes one
+ * checked (cluster reachable, permissions granted) and left for the dispatch leader to start.
+ */
 async function startExecutor(
   config: ServerConfig,
   sink: ExecutorSink,
@@ -162,7 +165,8 @@ async function startExecutor(
       maxActiveJobs: k.maxActiveJobs,
       logger,
     });
-    await kubernetes.start();
+    // Checked now, so a misconfigured process fails at once; started by the dispatcher when it leads.
+    await kubernetes.checkAccess();
     return kubernetes;
   }
   const runnerDir = join(config.workDir, ".runner");

@@ -208,6 +208,11 @@ export class KubernetesExecutor implements Executor {
     if (this.namespace === "") throw new GantryError("GANTRY_ERR_CONFIG", ["the runs namespace is empty"]);
   }
 
+  /** Reachability and every permission the executor needs (GANTRY_ERR_CONFIG naming what is wrong). */
+  async checkAccess(): Promise<void> {
+    await checkPermissions(this.kc, this.namespace);
+  }
+
   async start(): Promise<void> {
     if (this.started) return;
     if (this.closed) throw new GantryError("GANTRY_ERR_EXECUTOR", ["the kubernetes executor is shut down"]);
