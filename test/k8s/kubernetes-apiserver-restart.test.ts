@@ -1,0 +1,178 @@
+// Gantry's API server restarted mid-run (issue 5, item 3). Gantry (PGlite store, dispatcher,
+// KubernetesExecutor) talks to a second kube-apiserver of its own on the shared etcd
+// (apiserver.ts); the controllers, the scheduler and kwok keep using the cluster's first one. The
+// test SIGKILLs Gantry's API server twice while runs go pending → running → succeeded: once while
+// their pods start, once while they end, and restarts it each time only after the cluster has
+// moved on (seen through the first API server). Gantry's watches must resume and every run record
+// pending, running and succeeded, on its first attempt; the informers must have restarted.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import type { V1Job, V1Pod } from "@kubernetes/client-node";
+import pino from "pino";
+import { DEFAULT_RETRY_POLICY, type RunState } from "../../src/core/run-state.ts";
+import { GANTRY_ANNOTATIONS, GANTRY_LABELS } from "../../src/core/kubernetes-objects.ts";
+import { KubernetesExecutor } from "../../src/executors/kubernetes/kubernetes-executor.ts";
+import type { KubernetesExecutorLogger } from "../../src/executors/kubernetes/logger.ts";
+import { Dispatcher } from "../../src/server/dispatcher.ts";
+import { openStore } from "../../src/store/open-store.ts";
+import type { Store } from "../../src/store/store.ts";
+import { startExtraApiServer } from "./apiserver.ts";
+import {
+  TEST_ANNOTATIONS as A,
+  createTestNamespace,
+  recordWatch,
+  useTestCluster,
+  waitFor,
+} from "./harness.ts";
+import { spec } from "./kubernetes-executor-helpers.ts";
+import { jobFinished } from "./job-tally.ts";
+
+const RUNS = 4;
+
+async function states(store: Store, ids: string[]): Promise<string> {
+  const out: string[] = [];
+  for (const id of ids) {
+    const events = await store.listRunEvents(id);
+    out.push(events.map((e) => `${e.to}@${e.at.toISOString().slice(17, 23)}(${e.reason})`).join(","));
+  }
+  return out.join(" | ");
+}
+
+async function allIn(store: Store, ids: string[], state: RunState): Promise<true | undefined> {
+  for (const id of ids) if ((await store.getRun(id))?.state !== state) return undefined;
+  return true;
+}
+
+test(
+  "Gantry's API server killed and restarted mid-run: the watches resume and no transition is missed",
+  { timeout: 180_000 },
+  async (t) => {
+    const { kc } = await useTestCluster();
+    const api = await startExtraApiServer(t);
+    const ns = await createTestNamespace(kc, "k8s-apiserver-restart");
+    t.after(() => ns.cleanup());
+    const store = await openStore();
+    t.after(() => store.close());
+
+    // What the cluster does, through the first API server (unaffected by the kills).
+    const pods = await recordWatch<V1Pod>(kc, `/api/v1/namespaces/${ns.name}/pods`);
+    t.after(() => pods.stop());
+    const jobs = await recordWatch<V1Job>(kc, `/apis/batch/v1/namespaces/${ns.name}/jobs`);
+    t.after(() => jobs.stop());
+
+    const restarts: string[] = [];
+    const base = pino({ level: process.env.GANTRY_TEST_LOG ?? "silent" });
+    const logger: KubernetesExecutorLogger = {
+      info: (obj, msg) => base.info(obj, msg),
+      warn(obj, msg) {
+        if (msg?.includes("watch stopped; restarting it") === true)
+          restarts.push((obj as { what?: string }).what ?? "?");
+        base.warn(obj, msg);
+      },
+      error: (obj, msg) => base.error(obj, msg),
+    };
+    let launched = 0;
+    const dispatcher = new Dispatcher({
+      store,
+      logger: base,
+      maxActiveRuns: 10,
+      maxActivePerOwner: 10,
+      publicUrl: "http://gantry.invalid",
+      pollIntervalMs: 200,
+      onDispatched: () => launched++,
+    });
+    const executor = new KubernetesExecutor({
+      kubeConfig: api.kc,
+      sink: dispatcher.recorder,
+      runConfig: {
+        namespace: ns.name,
+        defaultImage: "registry.invalid/gantry-runner:test",
+        ttlSecondsAfterFinished: 600,
+        runAsUser: 65532,
+        apiUrl: "",
+      },
+      // Each phase outlasts an outage (a restart takes a few seconds): the test restarts the API
+      // server once the cluster has moved on, and Gantry must still see the state it moved to.
+      podAnnotations: () => ({ [A.startDelay]: "6s", [A.runDuration]: "20s" }),
+      watchRetryBaseMs: 200,
+      watchRetryMaxMs: 1000,
+      logger,
+    });
+    await executor.start();
+    await dispatcher.start(executor);
+    t.after(async () => {
+      await dispatcher.stop();
+      await executor.shutdown();
+    });
+
+    const ids: string[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      const run = await store.createRun({
+        kind: "job",
+        owner: "alice",
+        spec: spec(),
+        priority: 0,
+        retry: DEFAULT_RETRY_POLICY,
+      });
+      ids.push(run.id);
+    }
+    dispatcher.nudge();
+    const podOf = (id: string) => (e: { object: V1Pod }) =>
+      e.object.metadata?.labels?.[GANTRY_LABELS.runId] === id;
+    const jobOf = (id: string) => (e: { object: V1Job }) =>
+      e.object.metadata?.annotations?.[GANTRY_ANNOTATIONS.runId] === id;
+
+    // Outage 1: while the pods start.
+    // Once launched (Job and Secret created: see the other test for a kill before that).
+    await waitFor("every run launched", async () => (launched === RUNS ? true : undefined));
+    await waitFor("every run pending", () => allIn(store, ids, "pending"), { intervalMs: 50 });
+    await api.kill();
+    const firstKill = Date.now();
+    for (const id of ids)
+      await pods.until(
+        `the pod of ${id} running`,
+        (e) => podOf(id)(e) && e.object.status?.phase === "Running",
+      );
+    assert.equal(
+      await allIn(store, ids, "pending"),
+      true,
+      `nothing recorded while the API server was down: ${await states(store, ids)}`,
+    );
+    const stillPendingAt = Date.now();
+    await api.start();
+    const firstBack = Date.now();
+    await waitFor("every run running", () => allIn(store, ids, "running"), { intervalMs: 50 });
+
+    // Outage 2: while they end.
+    await api.kill();
+    for (const id of ids)
+      await jobs.until(`the Job of ${id} complete`, (e) => jobOf(id)(e) && jobFinished(e.object), 40_000);
+    assert.equal(
+      await allIn(store, ids, "running"),
+      true,
+      `nothing recorded while the API server was down: ${await states(store, ids)}`,
+    );
+    await api.start();
+    await waitFor("every run succeeded", () => allIn(store, ids, "succeeded"), { timeoutMs: 30_000 });
+    t.diagnostic(`first outage ${firstBack - firstKill} ms; informer restarts: ${JSON.stringify(restarts)}`);
+
+    for (const id of ids) {
+      const events = await store.listRunEvents(id);
+      assert.deepEqual(
+        events.map((e) => `${e.attempt}:${e.to}`),
+        ["1:queued", "1:dispatching", "1:pending", "1:running", "1:succeeded"],
+        id,
+      );
+      const running = events.find((e) => e.to === "running");
+      assert.ok(
+        running !== undefined && running.at.getTime() >= stillPendingAt,
+        `${id}: running was recorded after the outage in which the pod started: seen late, not lost`,
+      );
+      const lines = await store.readLogs(id, {});
+      assert.match(lines.at(-1)?.text ?? "", /^\[gantry\] succeeded: exit_code 0/, id);
+    }
+    // Both informers lost their watch in each outage and were restarted by RestartingInformer.
+    assert.ok(restarts.filter((w) => w === "jobs").length >= 2, `jobs restarts: ${JSON.stringify(restarts)}`);
+    assert.ok(restarts.filter((w) => w === "pods").length >= 2, `pods restarts: ${JSON.stringify(restarts)}`);
+  },
+);
