@@ -72,6 +72,11 @@ export interface Executor {
    */
   resync?(): number;
   /**
+   * Attempts whose end is reported but whose resources are still being released (Kubernetes: Jobs
+   * without Complete/Failed yet). They still occupy the platform, so they count against the run cap.
+   */
+  windingDown?(): number;
+  /**
    * How many more attempts it can take now, when it has a cap of its own besides the dispatcher's
    * (Kubernetes: unfinished Jobs in the runs namespace). Absent: no cap of its own.
    */

@@ -306,8 +306,10 @@ export class Dispatcher {
     const executor = this.requireExecutor();
     const ownCap = executor.capacity?.() ?? Number.POSITIVE_INFINITY;
     const room =
-      Math.min(this.options.maxActiveRuns - (await executor.activeAttempts()).size, ownCap) -
-      this.launching.size;
+      Math.min(
+        this.options.maxActiveRuns - (await executor.activeAttempts()).size - (executor.windingDown?.() ?? 0),
+        ownCap,
+      ) - this.launching.size;
     if (room <= 0) return 0;
     const claimed = await this.options.store.claimQueuedRuns({
       batch: Math.min(batch, room),

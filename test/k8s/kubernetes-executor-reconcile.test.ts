@@ -71,7 +71,8 @@ test("maxActiveJobs counts every unfinished Gantry Job in the namespace and free
 
   // The short run ends: its finished Job no longer counts, and the next launch goes through.
   await f.sink.waitForState(short.runId, "succeeded", 30_000);
-  assert.equal(f.executor.capacity(), 1);
+  // Its place frees once the Job controller has marked it Complete (not at SuccessCriteriaMet).
+  await waitFor("the ended Job's place", async () => (f.executor.capacity() === 1 ? true : undefined));
   await f.executor.launch(third);
   assert.equal(f.executor.capacity(), 0);
   assert.ok(await f.jobExists(third.runId));

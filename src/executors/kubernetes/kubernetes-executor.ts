@@ -27,7 +27,9 @@
  *   (lines written before the restart may appear twice; a `system` line says where). Jobs that had
  *   already finished get their final update (the store ignores it when it has one) but no log.
  * - `activeAttempts()` are the attempts whose final update has not been delivered yet: running
- *   Jobs, and Jobs that ended while Gantry was down until their end is reported.
+ *   Jobs, and Jobs that ended while Gantry was down until their end is reported. `windingDown()`
+ *   counts those reported ended whose Job has no Complete/Failed yet (its pod still terminating;
+ *   at most a minute each): they still occupy the cluster, so the dispatcher counts them too.
  * - With `maxActiveJobs`, `launch` rejects with GANTRY_ERR_EXECUTOR_BUSY while that many unfinished
  *   Gantry Jobs exist in the namespace — whoever launched them (another Gantry, a Job this one no
  *   longer tracks) — and `capacity()` tells the dispatcher how many more it may send.
@@ -112,6 +114,8 @@ export interface KubernetesExecutorOptions {
 }
 
 const FINISHED_KEYS_KEPT = 10_000;
+/** Longest an ended attempt's Job counts as winding down while waiting for Complete/Failed. */
+const WIND_DOWN_MAX_MS = 60_000;
 const RANK = { pending: 1, running: 2 } as const;
 /** Pending reasons every attempt goes through; only the others are worth a log line. */
 const ROUTINE_PENDING: ReadonlySet<string> = new Set(["waiting_for_pod", "waiting_for_node", "scheduled"]);
@@ -153,6 +157,14 @@ function jobOwnerName(pod: V1Pod): string | undefined {
   );
 }
 
+/** Complete or Failed: the Job controller is done with it (its pods are gone and counted). */
+function jobTerminal(job: V1Job | undefined): boolean {
+  return (job?.status?.conditions ?? []).some(
+    (c) => c.status === "True" && (c.type === "Complete" || c.type === "Failed"),
+  );
+}
+
+/** The Job's outcome is known (SuccessCriteriaMet / FailureTarget come first, then Complete / Failed). */
 function jobFinished(job: V1Job | undefined): boolean {
   return (job?.status?.conditions ?? []).some(
     (c) =>
@@ -185,6 +197,8 @@ export class KubernetesExecutor implements Executor {
   private readonly byName = new Map<string, Attempt>();
   private readonly podsByJob = new Map<string, Map<string, V1Pod>>();
   private readonly finished = new Set<string>();
+  /** Jobs of attempts whose end is reported but that have no Complete/Failed yet, with a timeout. */
+  private readonly windingDownJobs = new Map<string, NodeJS.Timeout>();
   private jobInformer: RestartingInformer<V1Job> | null = null;
   private podInformer: RestartingInformer<V1Pod> | null = null;
   private started = false;
@@ -487,6 +501,7 @@ export class KubernetesExecutor implements Executor {
   private onJob(job: V1Job, deleted: boolean): void {
     const name = job.metadata?.name;
     if (name === undefined) return;
+    if (deleted || jobTerminal(job)) this.woundDown(name);
     const a = this.byName.get(name);
     if (a === undefined) return;
     // A Job of the same name from before (another uid) says nothing about this one.
@@ -615,6 +630,14 @@ export class KubernetesExecutor implements Executor {
       details.push(`Job ${this.namespace}/${a.name} was deleted by someone else`);
     if (logs !== null) details.push(`output ${logs.bytes} B${logs.wasTruncated ? " (truncated)" : ""}`);
     this.systemLine(a, details.join(" · "));
+    // Its pod may still be terminating: the attempt keeps its place under the caps until the Job
+    // controller is done with it (Complete/Failed come after SuccessCriteriaMet/FailureTarget).
+    if (!a.jobGone && !jobTerminal(a.job) && !this.windingDownJobs.has(a.name)) {
+      const name = a.name;
+      const timer = setTimeout(() => this.woundDown(name), WIND_DOWN_MAX_MS);
+      timer.unref();
+      this.windingDownJobs.set(name, timer);
+    }
     this.report(a, { state: status.state, reason: status.reason, exitCode: status.exitCode ?? null });
     if (!a.jobGone && !jobFinished(a.job)) {
       // Gantry ended it (image pull grace): the Job would otherwise wait for its deadline.
@@ -682,12 +705,23 @@ export class KubernetesExecutor implements Executor {
     const names = new Set<string>();
     for (const job of this.jobInformer?.list() ?? []) {
       const name = job.metadata?.name;
-      if (name !== undefined && !jobFinished(job)) names.add(name);
+      if (name !== undefined && !jobTerminal(job)) names.add(name);
     }
     for (const a of this.attempts.values()) {
-      if (!a.stopped && !a.jobGone && !jobFinished(a.job)) names.add(a.name);
+      if (!a.stopped && !a.jobGone && !jobTerminal(a.job)) names.add(a.name);
     }
     return names;
+  }
+
+  private woundDown(name: string): void {
+    const timer = this.windingDownJobs.get(name);
+    if (timer === undefined) return;
+    clearTimeout(timer);
+    this.windingDownJobs.delete(name);
+  }
+
+  windingDown(): number {
+    return this.windingDownJobs.size;
   }
 
   capacity(): number {
@@ -784,6 +818,8 @@ export class KubernetesExecutor implements Executor {
     await Promise.all([this.jobInformer?.stop(), this.podInformer?.stop()]);
     this.attempts.clear();
     this.byName.clear();
+    for (const timer of this.windingDownJobs.values()) clearTimeout(timer);
+    this.windingDownJobs.clear();
     this.podsByJob.clear();
   }
 }
