@@ -1,0 +1,648 @@
+/**
+ * The Kubernetes executor against a plain client, on the real control plane of test/k8s/ (kwok's
+ * fake nodes), with ratios measured in the same run. Gantry is the whole path: POST /v1/runs →
+ * store → dispatcher → KubernetesExecutor, in a process of its own (bench/kubernetes-gantry.ts).
+ * The baseline is a loop of `@kubernetes/client-node` calls creating the same rendered objects
+ * (`renderRunObjects`: the Job, then its Secret owned by it, as `launch` does) through a
+ * `TokenBucket` of the same QPS/burst as the executor's, all at once (as the dispatcher launches).
+ *
+ * 1. Jobs per second from submit until every Job exists (a watch on Jobs sees it), and each run's
+ *    submit → Job p50/p99: at the executor's default QPS 50/burst 100, and raised.
+ * 2. Submit → Running p50/p99: Gantry until the store records `running`, the baseline until the
+ *    watch sees the pod Running; one run at a time, then a small burst.
+ * 3. RSS of the Gantry process: just started, idle after runs, and with N runs in flight.
+ *
+ * Runs in the bursts of 1 and 3 are *held*: their pods are scheduled but stay Pending (kwok start
+ * delay 30 min), so Gantry never follows their logs. kwok serves a followed log with one inotify
+ * instance each, and fs.inotify.max_user_instances (128 per user, shared by every cluster and tool
+ * of that user on the machine) cannot hold hundreds: past it kwok answers 400 "too many open
+ * files", the executor retries every 5 s, and other people's log tests fail. Only the runs of 2
+ * start (a few dozen at a time) and end after seconds.
+ *
+ * Usage: node --import tsx bench/kubernetes.ts [N=1000] [--store pglite|postgres]
+ *          [--cluster private|shared] [--nodes auto] [--qps 500] [--burst 1000] [--small 200]
+ *          [--running 40] [--sequential 20] [--profile DIR]
+ *
+ * `--cluster private` (default) starts a control plane of its own with enough fake nodes (110
+ * pods each) for every pod of the run, and stops it at the end, namespaces and all; `shared` uses
+ * the shared test cluster (2 nodes, 220 pods: N is cut to what fits) and deletes each namespace
+ * after its phase. Postgres uses GANTRY_TEST_DATABASE_URL, or starts a throwaway server
+ * (scripts/test-postgres.sh). Asserts nothing.
+ */
+
+import { fork, spawnSync, type ChildProcess } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import {
+  BatchV1Api,
+  CoreV1Api,
+  Watch,
+  type KubeConfig,
+  type V1Job,
+  type V1Pod,
+  type V1Secret,
+} from "@kubernetes/client-node";
+import { normalizeJobSpec } from "../src/core/job-spec.ts";
+import { GANTRY_LABELS, ownedBy, renderRunObjects } from "../src/core/kubernetes-objects.ts";
+import type { RunState } from "../src/core/run-state.ts";
+import type { JobSpec } from "../src/core/workload.ts";
+import { TokenBucket } from "../src/executors/kubernetes/rate-limit.ts";
+import { generateToken } from "../src/server/tokens.ts";
+import { createTestNamespace, isApiStatus } from "../test/k8s/harness.ts";
+import { createTestDatabase, type BackendName, type TestDatabase } from "../test/helpers/test-databases.ts";
+import { benchCluster, deleteNamespace, PODS_PER_NODE, type BenchCluster } from "./kubernetes-cluster.ts";
+import {
+  benchPodAnnotations,
+  timingEnv,
+  type GantryMessage,
+  type GantryRequest,
+  type GantrySettings,
+  type PodTiming,
+  type ReachedAt,
+} from "./kubernetes-gantry.ts";
+
+const { values: opts, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    store: { type: "string", default: "pglite" },
+    cluster: { type: "string", default: "private" },
+    nodes: { type: "string", default: "auto" },
+    qps: { type: "string", default: "500" },
+    burst: { type: "string", default: "1000" },
+    small: { type: "string", default: "200" },
+    running: { type: "string", default: "40" },
+    sequential: { type: "string", default: "20" },
+    /** Writes a CPU profile of each Gantry process into this directory (node --cpu-prof). */
+    profile: { type: "string" },
+  },
+});
+const BACKEND = opts.store as BackendName;
+if (BACKEND !== "pglite" && BACKEND !== "postgres") throw new Error("--store is pglite or postgres");
+const CLUSTER = opts.cluster === "shared" ? "shared" : "private";
+type Qps = { qps: number; burst: number };
+const DEFAULT_QPS: Qps = { qps: 50, burst: 100 }; // KubernetesExecutor's (GANTRY_KUBE_QPS/BURST)
+const RAISED_QPS: Qps = { qps: Number(opts.qps), burst: Number(opts.burst) };
+const ASKED = Number(positionals[0] ?? 1000);
+const SEQUENTIAL = Number(opts.sequential);
+
+/** Scheduled, never started: no container, no log to follow (see the header). */
+const HELD: PodTiming = { startDelay: "30m", runDuration: "30m" };
+/** Started at once, done after a second or a few. */
+const QUICK: PodTiming = { startDelay: "0s", runDuration: "1s" };
+const BRIEF: PodTiming = { startDelay: "0s", runDuration: "3s" };
+
+const here = dirname(fileURLToPath(import.meta.url));
+const wall = Date.now();
+/** Progress on stderr, with seconds since the start. */
+const step = (what: string) => console.error(`  [${((Date.now() - wall) / 1000).toFixed(0)} s] ${what}`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+}
+
+interface Spread {
+  p50: number;
+  p99: number;
+}
+
+function spread(values: number[]): Spread {
+  const sorted = [...values].sort((a, b) => a - b);
+  return { p50: percentile(sorted, 50), p99: percentile(sorted, 99) };
+}
+
+async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs: number, everyMs = 50) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+// --- what the cluster says, per run: its Job exists, its pod is scheduled, its pod runs ----------
+
+interface Timeline {
+  /** Epoch ms of the first sighting, by run id (label gantry.dev/run-id). */
+  jobAdded: Map<string, number>;
+  podScheduled: Map<string, number>;
+  podRunning: Map<string, number>;
+  stop(): void;
+}
+
+async function watchNamespace(kc: KubeConfig, namespace: string): Promise<Timeline> {
+  const jobAdded = new Map<string, number>();
+  const podScheduled = new Map<string, number>();
+  const podRunning = new Map<string, number>();
+  let stopped = false;
+  const controllers: AbortController[] = [];
+  const runIdOf = (obj: V1Job | V1Pod) => obj.metadata?.labels?.[GANTRY_LABELS.runId];
+  const watch = async (path: string, seen: (obj: V1Job & V1Pod) => void): Promise<void> => {
+    const controller = await new Watch(kc).watch(
+      path,
+      {},
+      // The watch hands over parsed JSON of the watched kind.
+      (_type, obj) => seen(obj as V1Job & V1Pod),
+      (err: unknown) => {
+        if (stopped) return;
+        // Watches end (server timeouts, a busy API server): start again; first sightings stay.
+        step(`watch ${path} ended (${err instanceof Error ? err.message : "closed"}); watching again`);
+        void watch(path, seen);
+      },
+    );
+    controllers.push(controller);
+  };
+  const first = (map: Map<string, number>, id: string | undefined) => {
+    if (id !== undefined && !map.has(id)) map.set(id, Date.now());
+  };
+  await watch(`/apis/batch/v1/namespaces/${namespace}/jobs`, (job) => first(jobAdded, runIdOf(job)));
+  await watch(`/api/v1/namespaces/${namespace}/pods`, (pod) => {
+    if (pod.spec?.nodeName) first(podScheduled, runIdOf(pod));
+    if (pod.status?.phase === "Running") first(podRunning, runIdOf(pod));
+  });
+  return {
+    jobAdded,
+    podScheduled,
+    podRunning,
+    stop() {
+      stopped = true;
+      for (const c of controllers) c.abort();
+    },
+  };
+}
+
+/** A fresh namespace, watched while `fn` runs; deleted (and waited for) on a shared cluster. */
+async function inNamespace<T>(
+  cluster: BenchCluster,
+  prefix: string,
+  fn: (namespace: string, tl: Timeline) => Promise<T>,
+): Promise<T> {
+  const ns = await createTestNamespace(cluster.kc, prefix);
+  let tl: Timeline | undefined;
+  try {
+    tl = await watchNamespace(cluster.kc, ns.name);
+    return await fn(ns.name, tl);
+  } finally {
+    tl?.stop();
+    // A private cluster goes away whole; deleting a thousand Jobs would take minutes (the garbage
+    // collector deletes their pods at the controller manager's 20 requests/s).
+    if (CLUSTER === "shared") {
+      await deleteNamespace(cluster.kc, ns.name);
+      step(`  namespace ${ns.name} deleted`);
+    }
+  }
+}
+
+function jobRequest(timing: PodTiming) {
+  return { command: ["grade"], env: timingEnv(timing), limits: { wallSeconds: 1800 } };
+}
+
+// --- the baseline: client-node creating the same objects -------------------------------------------
+
+class PlainClient {
+  private readonly batch: BatchV1Api;
+  private readonly core: CoreV1Api;
+  private readonly limiter: TokenBucket;
+  retried429 = 0;
+
+  constructor(
+    kc: KubeConfig,
+    private readonly namespace: string,
+    qps: Qps,
+  ) {
+    this.batch = kc.makeApiClient(BatchV1Api);
+    this.core = kc.makeApiClient(CoreV1Api);
+    this.limiter = new TokenBucket(qps.qps, qps.burst);
+  }
+
+  /** What KubernetesExecutor.launch sends for an attempt: the Job, then its Secret owned by it. */
+  async create(runId: string, spec: JobSpec): Promise<void> {
+    const rendered = renderRunObjects(
+      {
+        runId,
+        attempt: 1,
+        owner: "bench",
+        kind: "job",
+        spec,
+        runToken: generateToken("run"),
+        podAnnotations: benchPodAnnotations(spec.env),
+      },
+      {
+        namespace: this.namespace,
+        defaultImage: "registry.invalid/gantry-runner:bench",
+        ttlSecondsAfterFinished: 600,
+        runAsUser: 65532,
+        apiUrl: "http://gantry.invalid",
+      },
+    );
+    // Rendered objects are plain JSON of these kinds, as the executor sends them.
+    const job = await this.send(() =>
+      this.batch.createNamespacedJob({ namespace: this.namespace, body: rendered.job as unknown as V1Job }),
+    );
+    const secret = ownedBy(rendered.secret, {
+      metadata: { name: rendered.name, uid: job.metadata?.uid ?? "" },
+    });
+    await this.send(() =>
+      this.core.createNamespacedSecret({ namespace: this.namespace, body: secret as unknown as V1Secret }),
+    );
+  }
+
+  /** One rate-limited request; a 429 waits and tries again, as client-go does. */
+  private async send<T>(request: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      await this.limiter.take();
+      try {
+        return await request();
+      } catch (err) {
+        if (!isApiStatus(err, 429) || attempt >= 10) throw err;
+        this.retried429++;
+        await sleep(100 * 2 ** Math.min(attempt, 4));
+      }
+    }
+  }
+}
+
+interface BurstResult {
+  runs: number;
+  jobsPerSecond: number;
+  toJob: Spread;
+  /** Bursts of started runs only. */
+  toRunning?: Spread;
+  /** Baseline: requests retried after a 429; Gantry: runs that needed a second attempt. */
+  retries: number;
+}
+
+/** `n` runs at once; every Job must exist, every pod be scheduled (and running, unless held). */
+async function baselineBurst(
+  cluster: BenchCluster,
+  n: number,
+  qps: Qps,
+  timing: PodTiming,
+): Promise<BurstResult> {
+  return inNamespace(cluster, "bench-k8s-base", async (namespace, tl) => {
+    const client = new PlainClient(cluster.kc, namespace, qps);
+    const spec = normalizeJobSpec(jobRequest(timing));
+    const ids = Array.from({ length: n }, () => randomUUID());
+    const t0 = Date.now();
+    await Promise.all(ids.map((id) => client.create(id, spec)));
+    await until("the baseline's Jobs", () => tl.jobAdded.size >= n, 120_000);
+    const lastJob = Math.max(...tl.jobAdded.values());
+    step(`  baseline: ${n} Jobs in ${((lastJob - t0) / 1000).toFixed(1)} s`);
+    const started = timing !== HELD;
+    const pods = started ? tl.podRunning : tl.podScheduled;
+    await until("the baseline's pods", () => pods.size >= n, 400_000, 200);
+    step(`  baseline: ${n} pods ${started ? "running" : "scheduled"}`);
+    return {
+      runs: n,
+      jobsPerSecond: n / ((lastJob - t0) / 1000),
+      toJob: spread(ids.map((id) => (tl.jobAdded.get(id) ?? Number.NaN) - t0)),
+      ...(started ? { toRunning: spread(ids.map((id) => (tl.podRunning.get(id) ?? Number.NaN) - t0)) } : {}),
+      retries: client.retried429,
+    };
+  });
+}
+
+async function baselineSequential(cluster: BenchCluster, k: number, qps: Qps): Promise<Spread> {
+  return inNamespace(cluster, "bench-k8s-seq", async (namespace, tl) => {
+    const client = new PlainClient(cluster.kc, namespace, qps);
+    const spec = normalizeJobSpec(jobRequest(QUICK));
+    const latencies: number[] = [];
+    for (let i = 0; i < k; i++) {
+      const id = randomUUID();
+      const t = Date.now();
+      await client.create(id, spec);
+      await until("a pod to run", () => tl.podRunning.has(id), 60_000, 5);
+      latencies.push((tl.podRunning.get(id) ?? Number.NaN) - t);
+    }
+    return spread(latencies);
+  });
+}
+
+// --- Gantry, in a child process --------------------------------------------------------------------
+
+/** A request before it gets its id (Omit over each member of the union). */
+type WithoutId<T> = T extends unknown ? Omit<T, "id"> : never;
+
+class GantryChild {
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
+
+  private constructor(
+    private readonly child: ChildProcess,
+    readonly url: string,
+    readonly token: string,
+  ) {
+    child.on("message", (m: GantryMessage) => {
+      if (m.type === "ready") return;
+      const p = this.pending.get(m.id);
+      this.pending.delete(m.id);
+      if (m.type === "reply") p?.resolve(m.value);
+      else p?.reject(new Error(m.message));
+    });
+  }
+
+  static start(settings: GantrySettings): Promise<GantryChild> {
+    const child = fork(join(here, "kubernetes-gantry.ts"), [JSON.stringify(settings)], {
+      execArgv: [
+        "--import",
+        "tsx",
+        "--expose-gc",
+        ...(opts.profile === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${opts.profile}`]),
+      ],
+      env: { ...process.env, GANTRY_BENCH_CHILD: "1" },
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+    });
+    return new Promise((resolve, reject) => {
+      child.once("exit", (code) =>
+        reject(new Error(`the Gantry process exited (${code}) before it was ready`)),
+      );
+      child.on("message", (m: GantryMessage) => {
+        if (m.type === "ready") resolve(new GantryChild(child, m.url, m.token));
+      });
+    });
+  }
+
+  request<T>(req: WithoutId<GantryRequest>): Promise<T> {
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(id, { resolve: (v) => resolve(v as T), reject });
+      this.child.send({ ...req, id });
+    });
+  }
+
+  memory(): Promise<NodeJS.MemoryUsage> {
+    return this.request({ type: "memory" });
+  }
+
+  warnings(): Promise<Record<string, number>> {
+    return this.request({ type: "warnings" });
+  }
+
+  counts(): Promise<Record<RunState, number>> {
+    return this.request({ type: "counts" });
+  }
+
+  reached(runIds: string[], state: RunState): Promise<Record<string, ReachedAt>> {
+    return this.request({ type: "reached", runIds, state });
+  }
+
+  async submit(timing: PodTiming): Promise<string> {
+    const res = await fetch(`${this.url}/v1/runs`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${this.token}`, "content-type": "application/json" },
+      body: JSON.stringify(jobRequest(timing)),
+    });
+    const text = await res.text();
+    if (res.status !== 201) throw new Error(`submit failed: ${res.status} ${text}`);
+    return (JSON.parse(text) as { id: string }).id;
+  }
+
+  async stop(): Promise<void> {
+    const exited = new Promise((r) => this.child.once("exit", r));
+    await this.request({ type: "stop" }).catch(() => undefined);
+    const timer = setTimeout(() => this.child.kill("SIGKILL"), 10_000);
+    await exited;
+    clearTimeout(timer);
+  }
+}
+
+/** A Gantry on a fresh database and namespace for `fn`. */
+async function withGantry<T>(
+  cluster: BenchCluster,
+  qps: Qps,
+  maxActiveRuns: number,
+  fn: (g: GantryChild, tl: Timeline) => Promise<T>,
+): Promise<T> {
+  const database: TestDatabase = await createTestDatabase(BACKEND);
+  try {
+    return await inNamespace(cluster, "bench-k8s-gantry", async (namespace, tl) => {
+      const g = await GantryChild.start({
+        kubeconfigPath: cluster.kubeconfigPath,
+        namespace,
+        ...(database.databaseUrl === undefined ? {} : { databaseUrl: database.databaseUrl }),
+        ...(database.dataDir === undefined ? {} : { dataDir: database.dataDir }),
+        ...qps,
+        maxActiveRuns,
+      });
+      try {
+        return await fn(g, tl);
+      } finally {
+        const warnings = await g.warnings().catch(() => ({}));
+        for (const [what, count] of Object.entries(warnings)) step(`  gantry logged ${count}× ${what}`);
+        await g.stop();
+      }
+    });
+  } finally {
+    await database.drop();
+  }
+}
+
+/**
+ * `n` submits (50 at a time, as bench/dispatch.ts), until every Job exists and every pod is
+ * scheduled, and the store has every run `pending` (held) or past `running`.
+ */
+async function gantryBurst(g: GantryChild, tl: Timeline, n: number, timing: PodTiming): Promise<BurstResult> {
+  const submitted = new Map<string, number>();
+  const t0 = Date.now();
+  for (let i = 0; i < n; i += 50) {
+    await Promise.all(
+      Array.from({ length: Math.min(50, n - i) }, async () => {
+        const t = Date.now();
+        submitted.set(await g.submit(timing), t);
+      }),
+    );
+  }
+  const ids = [...submitted.keys()];
+  await until("Gantry's Jobs", () => ids.every((id) => tl.jobAdded.has(id)), 300_000, 100);
+  const lastJob = Math.max(...ids.map((id) => tl.jobAdded.get(id) ?? 0));
+  step(`  gantry: ${n} Jobs in ${((lastJob - t0) / 1000).toFixed(1)} s`);
+  const started = timing !== HELD;
+  const state: RunState = started ? "running" : "pending";
+  await until("Gantry's pods", () => ids.every((id) => tl.podScheduled.has(id)), 400_000, 200);
+  let reached: Record<string, ReachedAt> = {};
+  await until(
+    `Gantry's runs to be ${state}`,
+    async () => {
+      const c = await g.counts();
+      if (c.failed > 0) throw new Error(`${c.failed} runs failed`);
+      if (started ? c.running + c.succeeded < n : c.pending < n) return false;
+      reached = await g.reached(ids, state);
+      return ids.every((id) => reached[id]?.at !== null);
+    },
+    400_000,
+    250,
+  );
+  step(`  gantry: ${n} runs ${state}`);
+  return {
+    runs: n,
+    jobsPerSecond: n / ((lastJob - t0) / 1000),
+    toJob: spread(ids.map((id) => (tl.jobAdded.get(id) ?? Number.NaN) - (submitted.get(id) ?? 0))),
+    ...(started
+      ? { toRunning: spread(ids.map((id) => (reached[id]?.at ?? Number.NaN) - (submitted.get(id) ?? 0))) }
+      : {}),
+    retries: ids.filter((id) => (reached[id]?.attempt ?? 1) > 1).length,
+  };
+}
+
+async function gantrySequential(g: GantryChild, k: number): Promise<Spread> {
+  const latencies: number[] = [];
+  for (let i = 0; i < k; i++) {
+    const t = Date.now();
+    const id = await g.submit(QUICK);
+    let at: number | null = null;
+    await until(
+      "a run to be running",
+      async () => (at = (await g.reached([id], "running"))[id]?.at ?? null) !== null,
+      60_000,
+      10,
+    );
+    latencies.push((at ?? Number.NaN) - t);
+  }
+  return spread(latencies);
+}
+
+async function drained(g: GantryChild): Promise<void> {
+  await until(
+    "Gantry to be idle",
+    async () => {
+      const c = await g.counts();
+      return c.queued + c.dispatching + c.pending + c.running === 0;
+    },
+    120_000,
+    250,
+  );
+}
+
+// --- the run ---------------------------------------------------------------------------------------
+
+async function withPostgres<T>(fn: () => Promise<T>): Promise<T> {
+  if (BACKEND !== "postgres" || (process.env.GANTRY_TEST_DATABASE_URL ?? "") !== "") return fn();
+  const script = join(here, "..", "scripts", "test-postgres.sh");
+  const started = spawnSync("bash", [script, "start"], { encoding: "utf8" });
+  const url = started.stdout.trim().split("\n").pop() ?? "";
+  if (started.status !== 0 || !url.startsWith("postgres://")) throw new Error(`${script} start failed`);
+  const parsed = new URL(url);
+  const dir = parsed.searchParams.get("pgdir") ?? "";
+  parsed.search = "";
+  process.env.GANTRY_TEST_DATABASE_URL = parsed.toString();
+  try {
+    return await fn();
+  } finally {
+    spawnSync("bash", [script, "stop", dir]);
+  }
+}
+
+const mib = (bytes: number) => (bytes / (1024 * 1024)).toFixed(0);
+
+function ratio(a: number, b: number): string {
+  return b > 0 && Number.isFinite(a) ? (a / b).toFixed(2) : "-";
+}
+
+function table(rows: string[][]): void {
+  const widths = (rows[0] ?? []).map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
+  for (const r of rows)
+    console.log(
+      r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0))).join("  "),
+    );
+}
+
+async function main(): Promise<void> {
+  const small0 = Number(opts.small);
+  const running0 = Number(opts.running);
+  // Every pod of the run at once: nothing is deleted on a private cluster (see inNamespace).
+  const podsNeeded = 2 * (ASKED + small0 + running0 + SEQUENTIAL);
+  const nodes = opts.nodes === "auto" ? Math.ceil(podsNeeded / PODS_PER_NODE) + 1 : Number(opts.nodes);
+  const cluster = await benchCluster(CLUSTER, nodes);
+  try {
+    // Leave room for other people's pods on the shared cluster; phases there run one at a time.
+    const room = CLUSTER === "shared" ? Math.max(10, cluster.podCapacity - 60) : cluster.podCapacity;
+    const n = Math.min(ASKED, room);
+    const small = Math.min(small0, n);
+    const running = Math.min(running0, n);
+    const maxActive = n + SEQUENTIAL + running + 10;
+    step(
+      `${CLUSTER} cluster, ${cluster.nodes} fake nodes (${cluster.podCapacity} pods); store ${BACKEND}; ` +
+        `N=${n}${n < ASKED ? ` (cut from ${ASKED} to fit)` : ""}`,
+    );
+
+    const q = (x: Qps) => `QPS ${x.qps}/${x.burst}`;
+    step(`${q(DEFAULT_QPS)}: ${small} held runs at once, baseline then gantry`);
+    const baseSmall = await baselineBurst(cluster, small, DEFAULT_QPS, HELD);
+    const gantrySmall = await withGantry(cluster, DEFAULT_QPS, maxActive, (g, tl) =>
+      gantryBurst(g, tl, small, HELD),
+    );
+
+    step(`${q(RAISED_QPS)}: baseline: ${SEQUENTIAL} one at a time, ${running} at once, ${n} held at once`);
+    const baseSeq = await baselineSequential(cluster, SEQUENTIAL, RAISED_QPS);
+    const baseRunning = await baselineBurst(cluster, running, RAISED_QPS, BRIEF);
+    const baseBig = await baselineBurst(cluster, n, RAISED_QPS, HELD);
+    step(`${q(RAISED_QPS)}: gantry: the same`);
+    const big = await withGantry(cluster, RAISED_QPS, maxActive, async (g, tl) => {
+      const cold = await g.memory();
+      const seq = await gantrySequential(g, SEQUENTIAL);
+      const brief = await gantryBurst(g, tl, running, BRIEF);
+      await drained(g);
+      await sleep(2000);
+      const idle = await g.memory();
+      const held = await gantryBurst(g, tl, n, HELD);
+      await sleep(5000); // informer caches and state settled
+      const inFlight = await g.memory();
+      return { cold, seq, brief, idle, held, inFlight };
+    });
+    step("done");
+
+    const rows: string[][] = [["", "baseline (client-node)", "gantry (POST /v1/runs)", "gantry/baseline"]];
+    const rate = (what: string, b: BurstResult, ga: BurstResult) =>
+      rows.push([
+        what,
+        b.jobsPerSecond.toFixed(1),
+        ga.jobsPerSecond.toFixed(1),
+        ratio(ga.jobsPerSecond, b.jobsPerSecond),
+      ]);
+    const ms = (what: string, b: Spread | undefined, ga: Spread | undefined) => {
+      if (b === undefined || ga === undefined) return;
+      rows.push([`${what} p50, ms`, b.p50.toFixed(0), ga.p50.toFixed(0), ratio(ga.p50, b.p50)]);
+      rows.push([`${what} p99, ms`, b.p99.toFixed(0), ga.p99.toFixed(0), ratio(ga.p99, b.p99)]);
+    };
+    rate(`Jobs/s, ${small} at once, ${q(DEFAULT_QPS)}`, baseSmall, gantrySmall);
+    ms(`submit → Job, ${small} at once, ${q(DEFAULT_QPS)},`, baseSmall.toJob, gantrySmall.toJob);
+    rate(`Jobs/s, ${n} at once, ${q(RAISED_QPS)}`, baseBig, big.held);
+    ms(`submit → Job, ${n} at once,`, baseBig.toJob, big.held.toJob);
+    ms(`submit → Running, one at a time (${SEQUENTIAL}),`, baseSeq, big.seq);
+    ms(`submit → Running, ${running} at once,`, baseRunning.toRunning, big.brief.toRunning);
+    const perRun = (big.inFlight.rss - big.idle.rss) / 1024 / n;
+    rows.push(
+      ["Gantry RSS just started, MiB", "", mib(big.cold.rss), ""],
+      ["Gantry RSS idle after runs, MiB", "", mib(big.idle.rss), "1.00"],
+      [
+        `Gantry RSS with ${n} runs in flight, MiB`,
+        "",
+        mib(big.inFlight.rss),
+        ratio(big.inFlight.rss, big.idle.rss),
+      ],
+      [
+        `heap after GC, idle → ${n} in flight, MiB`,
+        "",
+        `${mib(big.idle.heapUsed)} → ${mib(big.inFlight.heapUsed)}`,
+        ratio(big.inFlight.heapUsed, big.idle.heapUsed),
+      ],
+      ["RSS per run in flight, KiB", "", perRun.toFixed(0), ""],
+    );
+    console.log(
+      `\nKubernetes executor benchmark: ${CLUSTER} cluster (${cluster.nodes} kwok nodes), store ${BACKEND}, ` +
+        `${((Date.now() - wall) / 1000).toFixed(0)} s`,
+    );
+    table(rows);
+    const retried = baseSmall.retries + baseRunning.retries + baseBig.retries;
+    const requeued = gantrySmall.retries + big.brief.retries + big.held.retries;
+    if (retried + requeued > 0)
+      console.log(
+        `(baseline retried ${retried} requests after 429; ${requeued} Gantry runs needed a second attempt)`,
+      );
+  } finally {
+    await cluster.stop();
+  }
+}
+
+await withPostgres(main);
