@@ -279,7 +279,6 @@ const RUN_COLUMNS_OF_R = RUN_COLUMNS.split(",")
  */
 const RUN_OUTCOMES_FROM = `
   FROM runs r
-  JOIN workloads w ON w.id = r.workload_id
   LEFT JOIN run_finalizations f ON f.run_id = r.id
   LEFT JOIN LATERAL (
     SELECT status, score FROM results WHERE run_id = r.id ORDER BY attempt DESC LIMIT 1
@@ -303,10 +302,25 @@ const RUN_OUTCOMES_FROM = `
 /** Parameters as RUN_OUTCOMES_FROM. */
 export const COUNT_RUN_OUTCOMES = `SELECT count(*) AS n ${RUN_OUTCOMES_FROM}`;
 
-/** One page, newest first. Parameters as RUN_OUTCOMES_FROM, then $8 page size, $9 offset. */
+/** The same count without an outcome filter, which then needs no outcome. $1 owner, $2 kind, $3 run id. */
+export const COUNT_RUNS_OF = `
+  SELECT count(*) AS n FROM runs r
+  WHERE ($1::text IS NULL OR r.owner = $1)
+    AND ($2::text IS NULL OR r.kind = $2)
+    AND ($3::uuid IS NULL OR r.id = $3::uuid)`;
+
+/**
+ * One page, newest first, with the workload's language (read only for the page's rows).
+ * Parameters as RUN_OUTCOMES_FROM, then $8 page size, $9 offset.
+ */
 export const LIST_RUN_OUTCOMES = `
-  SELECT ${RUN_COLUMNS_OF_R}, o.outcome, res.status AS result_status, res.score AS result_score,
-         f.finalized_at, w.spec #>> '{submission,language}' AS language
-  ${RUN_OUTCOMES_FROM}
-  ORDER BY r.seq DESC
-  LIMIT $8 OFFSET $9`;
+  SELECT page.*, w.spec #>> '{submission,language}' AS language
+  FROM (
+    SELECT ${RUN_COLUMNS_OF_R}, r.seq AS page_seq, o.outcome, res.status AS result_status,
+           res.score AS result_score, f.finalized_at
+    ${RUN_OUTCOMES_FROM}
+    ORDER BY r.seq DESC
+    LIMIT $8 OFFSET $9
+  ) page
+  JOIN workloads w ON w.id = page.workload_id
+  ORDER BY page.page_seq DESC`;
