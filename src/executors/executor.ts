@@ -70,7 +70,7 @@ export interface Executor {
    * another process of this Gantry before this one became the dispatcher (Kubernetes: Jobs created
    * after this executor started). The reconciler calls it first. Returns how many it took up.
    */
-  resync?(): number;
+  resync?(): Promise<number>;
   /**
    * Attempts whose end is reported but whose resources are still being released (Kubernetes: Jobs
    * without Complete/Failed yet). They still occupy the platform, so they count against the run cap.

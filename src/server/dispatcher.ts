@@ -182,7 +182,7 @@ export class Dispatcher {
     const report: ReconcileReport = { requeued: 0, stopped: 0, orphans: [], deleted: 0 };
     const executor = this.requireExecutor();
     // What another process of this Gantry launched before this one led is not lost: take it up.
-    executor.resync?.();
+    await executor.resync?.();
     report.requeued = await this.reconcileLostAttempts();
     const { store, logger } = this.options;
     for (const key of await executor.activeAttempts()) {

@@ -20,6 +20,7 @@ async function createForeignJob(
   f: ExecutorFixture,
   runDuration: string,
   runId: string = randomUUID(),
+  startDelay = "0s",
 ): Promise<string> {
   const rendered = renderRunObjects(
     {
@@ -29,7 +30,7 @@ async function createForeignJob(
       kind: "job",
       spec: spec(),
       runToken: "gtr_foreign",
-      podAnnotations: { [A.runDuration]: runDuration },
+      podAnnotations: { [A.runDuration]: runDuration, [A.startDelay]: startDelay },
     },
     {
       namespace: f.namespace,
@@ -258,4 +259,51 @@ test("a Job another process of this Gantry launched is taken up, not relaunched,
     jobs.items.map((j) => j.metadata?.name),
     [name],
   );
+});
+
+test("an adopted Job whose Secret was never created is deleted, and its run relaunched as a new attempt", async (t) => {
+  // Gantry died between creating the Job and its Secret: only it knew the token, and on a kubelet
+  // the pod waits for the Secret forever (kwok would start it anyway, so it is held in Pending here).
+  const f = await executorFixture(t, "kx-no-secret");
+  const store = await openStore();
+  t.after(() => store.close());
+  const logger = pino({ level: process.env.GANTRY_TEST_LOG ?? "silent" });
+  const created = await store.createRun({
+    kind: "job",
+    owner: "alice",
+    spec: spec(),
+    priority: 0,
+    retry: DEFAULT_RETRY_POLICY,
+  });
+  await store.claimQueuedRuns({ batch: 1, maxActive: 10, maxActivePerOwner: 10, executor: "kubernetes" });
+  const orphaned = await createForeignJob(f, "1s", created.id, "1h");
+
+  const dispatcher = new Dispatcher({
+    store,
+    logger,
+    maxActiveRuns: 10,
+    maxActivePerOwner: 10,
+    publicUrl: "http://gantry.invalid",
+    reconcileIntervalMs: 0,
+    pollIntervalMs: 200,
+  });
+  const executor = f.another({ sink: dispatcher.recorder });
+  await dispatcher.start(executor);
+  t.after(() => dispatcher.stop());
+  const done = await waitFor(
+    "the run to succeed on a new attempt",
+    async () => {
+      const run = await store.getRun(created.id);
+      return run?.state === "succeeded" ? run : undefined;
+    },
+    { timeoutMs: 30_000 },
+  );
+  assert.equal(done.attempt, 2);
+  const events = await store.listRunEvents(created.id);
+  assert.match(events.find((e) => e.to === "queued" && e.attempt === 1 && e.seq > 1)?.reason ?? "", /lost/);
+  await waitFor("the incomplete Job to be deleted", async () =>
+    (await f.jobExists(created.id, 1)) ? undefined : true,
+  );
+  assert.equal(orphaned, jobName(created.id, 1));
+  assert.ok(await f.jobExists(created.id, 2), "the new attempt's Job");
 });

@@ -268,31 +268,87 @@ export class KubernetesExecutor implements Executor {
       ]);
     }
     this.started = true;
-    let adopted = 0;
-    for (const job of this.jobInformer.list()) if (this.adopt(job)) adopted++;
-    this.log.info({ namespace: ns, adopted }, "kubernetes executor started");
+    const adopted = this.jobInformer.list().flatMap((job) => this.adopt(job) ?? []);
+    await this.dropIncomplete(adopted);
+    this.log.info({ namespace: ns, adopted: adopted.length }, "kubernetes executor started");
   }
 
-  resync(): number {
+  async resync(): Promise<number> {
     if (!this.started || this.closed) return 0;
-    let adopted = 0;
+    const adopted: Attempt[] = [];
     for (const job of this.jobInformer?.list() ?? []) {
       const name = job.metadata?.name;
-      if (name !== undefined && !this.byName.has(name) && job.metadata?.deletionTimestamp === undefined)
-        if (this.adopt(job)) adopted++;
+      if (name === undefined || this.byName.has(name) || job.metadata?.deletionTimestamp !== undefined)
+        continue;
+      const a = this.adopt(job);
+      if (a !== null) adopted.push(a);
     }
-    if (adopted > 0) this.log.info({ adopted }, "kubernetes executor: adopted Jobs it did not track");
-    return adopted;
+    await this.dropIncomplete(adopted);
+    if (adopted.length > 0)
+      this.log.info({ adopted: adopted.length }, "kubernetes executor: adopted Jobs it did not track");
+    return adopted.length;
   }
 
-  /** Tracks a Gantry Job found at start-up or by resync(); false when it is not an attempt's Job. */
-  private adopt(job: V1Job): boolean {
+  /**
+   * A Gantry killed between creating a Job and its Secret (or ConfigMap) leaves a Job whose pod
+   * can never start: it waits for them, and only the dead process knew the token. Such a Job is
+   * deleted and its attempt dropped, so the reconciler relaunches the run as a new attempt.
+   */
+  private async dropIncomplete(adopted: readonly Attempt[]): Promise<void> {
+    const namespace = this.namespace;
+    const missing = async (read: () => Promise<unknown>): Promise<boolean> => {
+      await this.limiter.take();
+      try {
+        await read();
+        return false;
+      } catch (err) {
+        if (apiStatus(err) === 404) return true;
+        throw err;
+      }
+    };
+    for (const a of adopted) {
+      if (a.skipLogs || a.stopped || this.podsOf(a).some((pod) => podStarted(pod))) continue;
+      const name = a.name;
+      const lacking: string[] = [];
+      try {
+        if (await missing(() => this.core.readNamespacedSecret({ name, namespace }))) lacking.push("Secret");
+        const payload = a.job?.metadata?.annotations?.[GANTRY_ANNOTATIONS.payload];
+        if (
+          payload === "configmap" &&
+          (await missing(() => this.core.readNamespacedConfigMap({ name, namespace })))
+        )
+          lacking.push("ConfigMap");
+      } catch (err) {
+        this.log.warn(
+          { attempt: a.key, err: apiMessage(err) },
+          "kubernetes executor: checking an adopted Job failed",
+        );
+        continue;
+      }
+      if (lacking.length === 0) continue;
+      this.log.warn(
+        { attempt: a.key, job: name, lacking },
+        "kubernetes executor: an adopted Job lacks its Secret/ConfigMap (Gantry died while creating them); deleting it so the run is relaunched",
+      );
+      this.halt(a);
+      this.forget(a);
+      await this.deleteJob(name).catch((err: unknown) =>
+        this.log.warn(
+          { attempt: a.key, err: apiMessage(err) },
+          "kubernetes executor: deleting an incomplete Job failed",
+        ),
+      );
+    }
+  }
+
+  /** Tracks a Gantry Job found at start-up or by resync(); null when it is not an attempt's Job. */
+  private adopt(job: V1Job): Attempt | null {
     const name = job.metadata?.name;
     const runId = job.metadata?.annotations?.[GANTRY_ANNOTATIONS.runId];
     const attempt = Number(job.metadata?.labels?.[GANTRY_LABELS.attempt]);
-    if (name === undefined || runId === undefined || !Number.isSafeInteger(attempt)) return false;
+    if (name === undefined || runId === undefined || !Number.isSafeInteger(attempt)) return null;
     const key = attemptKey(runId, attempt);
-    if (this.attempts.has(key) || this.finished.has(key)) return false;
+    if (this.attempts.has(key) || this.finished.has(key)) return null;
     const outputBytes = Number(job.metadata?.annotations?.[GANTRY_ANNOTATIONS.outputBytes]);
     const a = this.track(
       key,
@@ -310,7 +366,7 @@ export class KubernetesExecutor implements Executor {
         `[gantry] Gantry restarted and adopted Job ${name}; its log is read again from the start`,
       );
     this.evaluate(a);
-    return true;
+    return a;
   }
 
   private track(key: string, runId: string, attempt: number, name: string, outputBytes: number): Attempt {

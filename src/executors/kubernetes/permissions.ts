@@ -30,6 +30,8 @@ export const REQUIRED_PERMISSIONS: readonly Permission[] = [
   { verb: "get", group: "", resource: "pods", subresource: "log", why: "stream and archive logs" },
   { verb: "create", group: "", resource: "secrets", why: "the run token's Secret" },
   { verb: "create", group: "", resource: "configmaps", why: "the input files' ConfigMap" },
+  { verb: "get", group: "", resource: "secrets", why: "check an adopted Job's Secret exists" },
+  { verb: "get", group: "", resource: "configmaps", why: "check an adopted Job's ConfigMap exists" },
 ];
 
 export function describePermission(p: Permission): string {
