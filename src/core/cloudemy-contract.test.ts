@@ -95,8 +95,13 @@ test("the callback body with the contract's defaults", () => {
   );
 });
 
-test("views: exactly the contract's fields; zeros before a result", () => {
-  const queued = submissionView({ ...RUN, state: "queued" }, "live", "python", null);
+test("views: exactly the contract's fields; zeros before a result and while QUEUED", () => {
+  const queued = submissionView({ ...RUN, state: "running" }, "live", "python", {
+    score: 80,
+    failTags: ["x"],
+    feedback: [{ case: "a", message: "b" }],
+    metrics: { timeMs: 1, memoryMB: 1 },
+  });
   assert.deepEqual(queued, {
     submission_id: RUN.id,
     user_id: "alice",
@@ -119,6 +124,8 @@ test("views: exactly the contract's fields; zeros before a result", () => {
     [graded.status, graded.finalized, graded.score, graded.metrics],
     ["FINALIZED", true, 50, { timeMs: 7, memoryMB: 2.5 }],
   );
+  assert.equal(listItemView(RUN, "live", "c", 80).score, 0, "not before the run has ended");
+  assert.equal(listItemView(RUN, "completed", "c", 80).score, 80);
   assert.deepEqual(listItemView(RUN, "timeout", null, null), {
     submission_id: RUN.id,
     language: "",

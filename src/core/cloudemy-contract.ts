@@ -5,11 +5,12 @@
  * runner launch (src/server/cloudemy-runner.ts) only do I/O around these.
  *
  * Statuses from a run (see `OUTCOME_RULES` and the store's `listRunOutcomes`): FINALIZED once its
- * owner finalized it; else the newest result decides — TIMEOUT for `timeout`/`TIMEOUT`, FAILED for
- * `internal_error`/`FAILED`, COMPLETED for any other (a graded submission is COMPLETED whatever
- * its verdicts: the score says how good it is); without a result QUEUED while the run has not
- * ended, TIMEOUT when it timed out and FAILED when it ended otherwise (failed, cancelled, or
- * succeeded without reporting).
+ * owner finalized it; QUEUED until the run has ended (Cloudemy has no "running"; a result posted
+ * just before the runner exits shows with it); then the newest result decides — TIMEOUT for
+ * `timeout`/`TIMEOUT`, FAILED for `internal_error`/`FAILED`, COMPLETED for any other (a graded
+ * submission is COMPLETED whatever its verdicts: the score says how good it is); without a result
+ * TIMEOUT when the run timed out and FAILED when it ended otherwise (failed, cancelled, or
+ * succeeded without reporting). So a submission shown with a final status can always be finalized.
  */
 
 import { GantryError } from "./errors.ts";
@@ -103,13 +104,18 @@ export interface CloudemySubmissionView {
   created_at: string;
 }
 
-/** `GET /api/submissions/{id}`. Before a result: score 0, no tags, no feedback, zero metrics. */
+/**
+ * `GET /api/submissions/{id}`. Before a result, and while QUEUED (a result posted just before the
+ * runner exits shows with the run's end, as the status does): score 0, no tags, no feedback, zero
+ * metrics.
+ */
 export function submissionView(
   run: Run,
   outcome: Outcome,
   language: string | null,
-  result: Pick<RunResult, "score" | "failTags" | "feedback" | "metrics"> | null,
+  recorded: Pick<RunResult, "score" | "failTags" | "feedback" | "metrics"> | null,
 ): CloudemySubmissionView {
+  const result = outcome === "live" ? null : recorded;
   const metric = (key: string): number => {
     const v = result?.metrics[key];
     return typeof v === "number" && Number.isFinite(v) ? v : 0;
@@ -139,7 +145,7 @@ export function listItemView(
     submission_id: run.id,
     language: language ?? "",
     status: statusOf(outcome),
-    score: score ?? 0,
+    score: outcome === "live" ? 0 : (score ?? 0),
     created_at: run.createdAt.toISOString(),
   };
 }

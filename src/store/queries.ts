@@ -272,9 +272,10 @@ const RUN_COLUMNS_OF_R = RUN_COLUMNS.split(",")
   .join(", ");
 
 /**
- * Runs with their outcome: finalized; else the newest result's status decides (timeout and failed
- * statuses as listed, anything else completed); else a live run is live, a timed-out one timeout,
- * any other ended one failed. Each filter is skipped when its parameter is null.
+ * Runs with their outcome: finalized; else live until the run ends (a result posted just before
+ * the runner exits does not end it); else the newest result's status decides (timeout and failed
+ * statuses as listed, anything else completed); else a timed-out run is timeout, any other failed.
+ * Each filter is skipped when its parameter is null.
  * $1 owner, $2 kind, $3 run id, $4 outcome, $5 live states, $6 timeout statuses, $7 failed statuses.
  */
 const RUN_OUTCOMES_FROM = `
@@ -286,10 +287,10 @@ const RUN_OUTCOMES_FROM = `
   CROSS JOIN LATERAL (
     SELECT CASE
       WHEN f.run_id IS NOT NULL THEN 'finalized'
+      WHEN r.state = ANY($5::text[]) THEN 'live'
       WHEN res.status = ANY($6::text[]) THEN 'timeout'
       WHEN res.status = ANY($7::text[]) THEN 'failed'
       WHEN res.status IS NOT NULL THEN 'completed'
-      WHEN r.state = ANY($5::text[]) THEN 'live'
       WHEN r.state = 'timed_out' THEN 'timeout'
       ELSE 'failed'
     END AS outcome

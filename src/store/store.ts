@@ -88,9 +88,9 @@ export interface LogChunkInput {
 }
 
 /**
- * What became of a run, as one word: `finalized` (its owner handed it in), else what its newest
- * result says (`timeout`, `failed` or `completed`, by `OutcomeRules`), else `live` while it runs,
- * `timeout` when it timed out and `failed` when it ended without a result.
+ * What became of a run, as one word: `finalized` (its owner handed it in), else `live` until it
+ * has ended, then what its newest result says (`timeout`, `failed` or `completed`, by
+ * `OutcomeRules`), or without a result `timeout` when it timed out and `failed` otherwise.
  */
 export type RunOutcome = "live" | "completed" | "failed" | "timeout" | "finalized";
 
