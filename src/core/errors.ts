@@ -36,6 +36,7 @@ export const ERRORS = {
     message: "a result for run %s attempt %s was already recorded",
   },
   GANTRY_ERR_STALE_ATTEMPT: { status: 409, message: "attempt %s of run %s is no longer current" },
+  GANTRY_ERR_LLM_REVIEW_NOT_ENABLED: { status: 409, message: "run %s gets no LLM review: %s" },
   // Finalization (the Cloudemy API)
   GANTRY_ERR_ALREADY_FINALIZED: {
     status: 409,

@@ -1,155 +1,67 @@
 /**
- * Optional LLM review of a graded submission, additive only: an OpenAI-compatible chat-completions
- * call asks for JSON `{status, score, fail_tags, feedback}`; its feedback and tags are added to the
- * result (prefixed `llm_`), its score is kept as `metrics.llmScore`, and the execution verdicts
- * still decide the status and score. Code fences around the JSON are tolerated; no answer, bad
- * JSON, an HTTP error or the timeout add the tag `llm_error` and leave the grade as it is.
- *
- * Config (env of the runner): LLM_BASE_URL (default https://api.openai.com/v1), LLM_API_KEY,
- * LLM_MODEL (default gpt-4o-mini), LLM_TIMEOUT_MS (default 30000).
+ * The runner's side of the LLM review: it sends its draft result to Gantry's server
+ * (`POST /v1/internal/runs/{id}/llm-review`), which asks the model with its own config and key,
+ * and merges the answer (src/core/llm-review.ts). The sandbox never holds the key nor reaches the
+ * model. Whatever goes wrong here — the server unreachable, a refusal, no time left — is an
+ * `llm_error`, and the grade stands.
  */
 
-import type { SubmissionSpec } from "../core/submission-spec.ts";
-import type { RunnerResult } from "./runner.ts";
+import { mergeReview, reviewDraft, type ReviewOutcome } from "../core/llm-review.ts";
+import type { RunResult } from "../core/workload.ts";
+import { withRetry, type InternalApi } from "./internal-api.ts";
 
-export interface LlmConfig {
-  baseUrl: string;
-  apiKey: string | undefined;
-  model: string;
-  timeoutMs: number;
-  /** How to reach baseUrl; tests and sandboxes pass their own. */
-  fetch?: typeof fetch;
-}
+/** Less time than this before `deadline` and the review is not asked for. */
+const MIN_REVIEW_MS = 1000;
 
-export function llmConfigFromEnv(env: NodeJS.ProcessEnv): LlmConfig {
-  return {
-    baseUrl: env.LLM_BASE_URL ?? "https://api.openai.com/v1",
-    apiKey: env.LLM_API_KEY,
-    model: env.LLM_MODEL ?? "gpt-4o-mini",
-    timeoutMs: Number(env.LLM_TIMEOUT_MS ?? 30_000) || 30_000,
-  };
-}
-
-export interface LlmVerdict {
-  status: string;
-  score: number | null;
-  failTags: string[];
-  feedback: { case: string; message: string }[];
-}
-
-/** The JSON object in a model's answer (inside code fences or not), or null. */
-export function parseLlmAnswer(text: string): LlmVerdict | null {
-  const fenced = /```(?:json)?\s*([\s\S]*?)```/i.exec(text);
-  let body = (fenced?.[1] ?? text).trim();
-  if (!body.startsWith("{")) {
-    const start = body.indexOf("{");
-    const end = body.lastIndexOf("}");
-    if (start < 0 || end <= start) return null;
-    body = body.slice(start, end + 1);
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body);
-  } catch {
-    return null;
-  }
-  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return null;
-  const o = parsed as Record<string, unknown>;
-  if (typeof o.status !== "string") return null;
-  const score = typeof o.score === "number" && Number.isFinite(o.score) ? o.score : null;
-  const tags = Array.isArray(o.fail_tags)
-    ? o.fail_tags.filter((t): t is string => typeof t === "string")
-    : [];
-  const feedback = Array.isArray(o.feedback)
-    ? o.feedback.flatMap((f): { case: string; message: string }[] => {
-        if (typeof f === "string") return [{ case: "review", message: f }];
-        if (typeof f === "object" && f !== null && typeof (f as { message?: unknown }).message === "string") {
-          const c = (f as { case?: unknown }).case;
-          return [
-            { case: typeof c === "string" ? c : "review", message: (f as { message: string }).message },
-          ];
-        }
-        return [];
-      })
-    : [];
-  return { status: o.status, score, failTags: tags, feedback };
-}
-
-function prompt(result: RunnerResult, spec: SubmissionSpec): string {
-  const sources = spec.files.map((f) => `--- ${f.path}\n${f.content.slice(0, 20_000)}`).join("\n");
-  return [
-    `Review this ${spec.language} submission. It was run against test cases; the execution result is final.`,
-    spec.llmReview?.instructions ? `Task: ${spec.llmReview.instructions}` : "",
-    `Execution result: status ${result.status}, score ${String(result.score)}/100, failing: ${result.failTags.join(", ") || "none"}.`,
-    sources,
-    'Answer with JSON only: {"status": "COMPLETED"|"FAILED", "score": 0-100, "fail_tags": [..], "feedback": [{"case": "...", "message": "..."}]}',
-  ]
-    .filter((s) => s !== "")
-    .join("\n\n");
-}
-
-export async function askLlm(config: LlmConfig, content: string): Promise<LlmVerdict | null> {
-  const doFetch = config.fetch ?? fetch;
-  const response = await doFetch(`${config.baseUrl.replace(/\/$/, "")}/chat/completions`, {
-    method: "POST",
-    headers: {
-      "content-type": "application/json",
-      ...(config.apiKey === undefined ? {} : { authorization: `Bearer ${config.apiKey}` }),
-    },
-    body: JSON.stringify({
-      model: config.model,
-      temperature: 0,
-      messages: [
-        { role: "system", content: "You review code submissions. Reply with one JSON object." },
-        { role: "user", content },
-      ],
-    }),
-    signal: AbortSignal.timeout(config.timeoutMs),
-  });
-  if (!response.ok) throw new Error(`HTTP ${response.status}`);
-  const body = (await response.json()) as { choices?: { message?: { content?: unknown } }[] };
-  const text = body.choices?.[0]?.message?.content;
-  return typeof text === "string" ? parseLlmAnswer(text) : null;
-}
-
-/** The result with the review added (or `llm_error`); status and score are never changed. */
-export async function reviewWithLlm(
-  result: RunnerResult,
-  spec: SubmissionSpec,
-  config: LlmConfig,
+/** `result` with the attempt's review merged in (or `llm_error`); status and score never change. */
+export async function reviewThroughGantry<T extends RunResult>(
+  api: InternalApi,
+  result: T,
+  deadline: number,
   io?: { stderr: NodeJS.WritableStream },
-): Promise<RunnerResult> {
-  let verdict: LlmVerdict | null = null;
-  let problem = "";
-  try {
-    verdict = await askLlm(config, prompt(result, spec));
-    if (verdict === null) problem = "the model's answer held no usable JSON";
-  } catch (err) {
-    problem = (err as Error).message;
-  }
-  if (verdict === null) {
-    io?.stderr.write(`llm review failed: ${problem}\n`);
+): Promise<T> {
+  const outcome = await askServer(api, result, deadline);
+  if (outcome.outcome === "failed") io?.stderr.write(`llm review failed: ${outcome.problem}\n`);
+  return { ...result, ...mergeReview(result, outcome) };
+}
+
+async function askServer(api: InternalApi, result: RunResult, deadline: number): Promise<ReviewOutcome> {
+  const draft = reviewDraft(result);
+  if (deadline - Date.now() < MIN_REVIEW_MS)
+    return { outcome: "failed", problem: "the run's time ran out before the review" };
+  // The server keeps one review per attempt, so a retry (after a dropped connection) costs nothing.
+  const res = await withRetry(() => api.llmReview(draft, Math.max(1, deadline - Date.now())), deadline);
+  if (res === null) return { outcome: "failed", problem: "Gantry's API did not answer the review request" };
+  const review = (res.body as { review?: unknown } | null)?.review;
+  if (res.status !== 200 || !isOutcome(review)) {
+    const code = (res.body as { error?: { code?: unknown } } | null)?.error?.code;
     return {
-      ...result,
-      failTags: [...new Set([...result.failTags, "llm_error"])].sort(),
-      feedback: [
-        ...result.feedback,
-        { case: "llm_review", message: `review unavailable: ${problem}`.slice(0, 1000) },
-      ],
+      outcome: "failed",
+      problem: `the review request got HTTP ${res.status}${typeof code === "string" ? ` (${code})` : ""}`,
     };
   }
-  return {
-    ...result,
-    failTags: [
-      ...new Set([...result.failTags, ...verdict.failTags.slice(0, 20).map((t) => `llm_${t}`.slice(0, 100))]),
-    ].sort(),
-    feedback: [
-      ...result.feedback,
-      ...verdict.feedback
-        .slice(0, 50)
-        .map((f) => ({ case: `llm:${f.case}`.slice(0, 256), message: f.message.slice(0, 4000) })),
-    ],
-    metrics: { ...result.metrics, ...(verdict.score === null ? {} : { llmScore: verdict.score }) },
-    artifacts: { ...result.artifacts, llmReview: { status: verdict.status, score: verdict.score } },
-  };
+  return review;
+}
+
+/** The server's answer checked for the shape mergeReview reads (it is the server's, but cheap). */
+function isOutcome(value: unknown): value is ReviewOutcome {
+  if (typeof value !== "object" || value === null) return false;
+  const v = value as Record<string, unknown>;
+  if (v.outcome === "failed") return typeof v.problem === "string";
+  if (v.outcome === "disabled") return true;
+  return (
+    v.outcome === "reviewed" &&
+    typeof v.status === "string" &&
+    (v.score === null || typeof v.score === "number") &&
+    Array.isArray(v.failTags) &&
+    v.failTags.every((t) => typeof t === "string") &&
+    Array.isArray(v.feedback) &&
+    v.feedback.every(
+      (f: unknown) =>
+        typeof f === "object" &&
+        f !== null &&
+        typeof (f as { case?: unknown }).case === "string" &&
+        typeof (f as { message?: unknown }).message === "string",
+    )
+  );
 }

@@ -1,8 +1,9 @@
 /**
  * `gantry runner`: the program inside a submission's sandbox (or pod).
  *
- *   payload (run token) → write sources into the work directory → compile once → each case:
- *   run under limits, verdict, compare → score → post the result (retries with backoff)
+ *   payload (run token; retries with backoff) → write sources into the work directory → compile
+ *   once → each case: run under limits, verdict, compare → score → LLM review, when the payload
+ *   says so (asked of Gantry's server, which holds the key) → post the result (retries with backoff)
  *
  * The result is always posted when the API is reachable: a compile error, a case the runner could
  * not start and a deadline that comes near (remaining cases `skipped`, status `timeout`) are all
@@ -33,8 +34,10 @@ import {
 } from "../core/submission-spec.ts";
 import type { JobSpec, RunResult } from "../core/workload.ts";
 import { runLimited, type ProcessRun } from "./case-process.ts";
-import { internalApi, postWithRetry } from "./internal-api.ts";
-import { reviewWithLlm, llmConfigFromEnv } from "./llm-review.ts";
+import { internalApi, payloadWithRetry, postWithRetry } from "./internal-api.ts";
+import { reviewThroughGantry } from "./llm-review.ts";
+import type { LlmReviewDecision } from "../core/llm-review.ts";
+import { mergeReview } from "../core/llm-review.ts";
 
 export type RunnerResult = Omit<RunResult, "artifacts"> & { artifacts: Record<string, unknown> };
 
@@ -46,6 +49,8 @@ interface RunnerIO {
 
 /** Time kept back from the run's wall limit to report before the executor's deadline. */
 const REPORT_RESERVE_MS = 5000;
+/** How long the payload is retried for (a pod's network may come up a little after it starts). */
+const PAYLOAD_RETRY_MS = 20_000;
 const MAX_FEEDBACK = 65_000;
 
 /**
@@ -81,8 +86,14 @@ export async function runnerCommand(_argv: string[], io: RunnerIO): Promise<numb
   delete process.env.GANTRY_RUN_TOKEN;
   const api = internalApi({ runId, token, socketPath: env.GANTRY_API_SOCKET, apiUrl: env.GANTRY_API_URL });
   let spec: JobSpec;
+  let review: LlmReviewDecision;
   try {
-    spec = ((await api.payload()) as { spec: JobSpec }).spec;
+    const payload = (await payloadWithRetry(api, started + PAYLOAD_RETRY_MS)) as {
+      spec: JobSpec;
+      llmReview?: LlmReviewDecision;
+    };
+    spec = payload.spec;
+    review = payload.llmReview ?? "none";
   } catch (err) {
     io.stderr.write(`gantry runner: could not fetch the payload: ${(err as Error).message}\n`);
     return 1;
@@ -95,8 +106,11 @@ export async function runnerCommand(_argv: string[], io: RunnerIO): Promise<numb
   } else {
     try {
       result = await grade(submission, process.cwd(), deadline, io);
-      if (submission.llmReview !== undefined) {
-        result = await reviewWithLlm(result, submission, llmConfigFromEnv(env), io);
+      if (review === "review") {
+        // Up to the report's own reserve: posting the result must still fit.
+        result = await reviewThroughGantry(api, result, started + spec.limits.wallSeconds * 1000 - 3000, io);
+      } else if (review === "disabled") {
+        result = mergeReview(result, { outcome: "disabled" });
       }
     } catch (err) {
       result = internalError((err as Error).message);

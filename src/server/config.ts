@@ -5,9 +5,11 @@
  */
 
 import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { GantryError } from "../core/errors.ts";
+import { LLM_REVIEW_MODES, type LlmReviewMode } from "../core/llm-review.ts";
 import { DEFAULT_LIMITS, MAX_LIMITS, type Limits } from "../core/workload.ts";
 
 export interface ServerConfig {
@@ -45,6 +47,20 @@ export interface ServerConfig {
   roles: { api: boolean; dispatcher: boolean };
   /** The Cloudemy API's runner settings (README "Cloudemy compatibility"). */
   cloudemy: CloudemyConfig;
+  /** The LLM endpoint: Gantry's own reviews (server side) and what the Cloudemy runner is handed. */
+  llm: LlmConfig;
+}
+
+export interface LlmConfig {
+  /** GANTRY_LLM_REVIEW: which Gantry-graded submissions get a review. */
+  mode: LlmReviewMode;
+  /** OpenAI-compatible API root; `${baseUrl}/chat/completions` is called. */
+  baseUrl: string;
+  /** Secret: sent only to baseUrl (and in the Cloudemy runner's env, its contract); never stored
+   * in a spec, a payload or the env of Gantry's runner. Undefined: no Authorization header. */
+  apiKey: string | undefined;
+  model: string;
+  timeoutMs: number;
 }
 
 export interface KubernetesExecutorConfig {
@@ -111,8 +127,21 @@ export const CONFIG_VARS: readonly [name: string, meaning: string][] = [
     "GANTRY_CLOUDEMY_RUNNER_COMMAND",
     "cloudemy: the runner's argv as a JSON array (default []: the image's entrypoint; required with the local executor)",
   ],
-  ["LLM_API_KEY", "cloudemy: handed to the Cloudemy runner as LLM_API_KEY (default empty)"],
-  ["LLM_MODEL", "cloudemy: handed to the Cloudemy runner as LLM_MODEL (default gpt-4o-mini)"],
+  [
+    "GANTRY_LLM_REVIEW",
+    "LLM review of graded submissions: request (those with llmReview, default), always, or off (those asking get the tag llm_disabled)",
+  ],
+  ["LLM_BASE_URL", "OpenAI-compatible API the server asks for reviews (default https://api.openai.com/v1)"],
+  [
+    "LLM_API_KEY",
+    "key for LLM_BASE_URL (default none); also handed to the Cloudemy runner; never enters Gantry's sandboxes",
+  ],
+  [
+    "LLM_API_KEY_FILE",
+    "file holding LLM_API_KEY (e.g. a mounted Secret), read at start; not with LLM_API_KEY",
+  ],
+  ["LLM_MODEL", "model of reviews and of the Cloudemy runner (default gpt-4o-mini)"],
+  ["LLM_TIMEOUT_MS", "how long one review may take, ms (default 30000)"],
   ...(Object.keys(DEFAULT_LIMITS) as (keyof Limits)[]).flatMap((k): [string, string][] => [
     [`GANTRY_DEFAULT_${limitEnvName(k)}`, `default limits.${k} (${DEFAULT_LIMITS[k]})`],
     [`GANTRY_MAX_${limitEnvName(k)}`, `largest limits.${k} a run may ask for (${MAX_LIMITS[k]})`],
@@ -156,6 +185,7 @@ export function loadServerConfig(
     throw configError("GANTRY_EXECUTOR", executor, "local or kubernetes");
   }
   const publicUrl = env.GANTRY_PUBLIC_URL ?? `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
+  const llm = llmConfig(env);
   const config: ServerConfig = {
     host,
     port,
@@ -179,7 +209,8 @@ export function loadServerConfig(
     maxLimits,
     logLevel: logLevel as ServerConfig["logLevel"],
     roles: { api: true, dispatcher: true },
-    cloudemy: cloudemyConfig(env, executor, env.GANTRY_RUNS_API_URL ?? publicUrl),
+    cloudemy: cloudemyConfig(env, executor, env.GANTRY_RUNS_API_URL ?? publicUrl, llm),
+    llm,
   };
   return { ...config, ...overrides };
 }
@@ -255,11 +286,18 @@ export interface CloudemyConfig {
   runnerCommand: string[];
   /** BACKEND_INTERNAL_URL handed to the runner: Gantry's API as workloads see it, plus `/api/internal`. */
   backendInternalUrl: string;
+  /** `llm.apiKey` (or empty), as the runner's contract wants it. */
   llmApiKey: string;
+  /** `llm.model`. */
   llmModel: string;
 }
 
-function cloudemyConfig(env: NodeJS.ProcessEnv, executor: string, workloadApiUrl: string): CloudemyConfig {
+function cloudemyConfig(
+  env: NodeJS.ProcessEnv,
+  executor: string,
+  workloadApiUrl: string,
+  llm: LlmConfig,
+): CloudemyConfig {
   const runner =
     env.GANTRY_CLOUDEMY_RUNNER === undefined || env.GANTRY_CLOUDEMY_RUNNER === ""
       ? "gantry"
@@ -308,9 +346,65 @@ function cloudemyConfig(env: NodeJS.ProcessEnv, executor: string, workloadApiUrl
     runnerImage,
     runnerCommand,
     backendInternalUrl: `${workloadApiUrl.replace(/\/+$/, "")}/api/internal`,
-    llmApiKey: env.LLM_API_KEY ?? "",
-    llmModel: env.LLM_MODEL || "gpt-4o-mini",
+    llmApiKey: llm.apiKey ?? "",
+    llmModel: llm.model,
   };
+}
+
+function llmConfig(env: NodeJS.ProcessEnv): LlmConfig {
+  const set = (name: string) => env[name] !== undefined && env[name] !== "";
+  const mode = set("GANTRY_LLM_REVIEW") ? (env.GANTRY_LLM_REVIEW as string) : "request";
+  if (!(LLM_REVIEW_MODES as readonly string[]).includes(mode))
+    throw configError("GANTRY_LLM_REVIEW", mode.slice(0, 100), "off, request or always");
+  const baseUrl = set("LLM_BASE_URL") ? (env.LLM_BASE_URL as string) : "https://api.openai.com/v1";
+  if (!isHttpUrl(baseUrl))
+    throw configError("LLM_BASE_URL", baseUrl.slice(0, 200), "an http:// or https:// URL with a host");
+  if (set("LLM_API_KEY") && set("LLM_API_KEY_FILE"))
+    throw configError(
+      "LLM_API_KEY_FILE",
+      env.LLM_API_KEY_FILE as string,
+      "unset when LLM_API_KEY is set (one key)",
+    );
+  let apiKey = set("LLM_API_KEY") ? (env.LLM_API_KEY as string).trim() : undefined;
+  if (set("LLM_API_KEY_FILE")) {
+    const file = env.LLM_API_KEY_FILE as string;
+    try {
+      apiKey = readFileSync(file, "utf8").trim();
+    } catch (err) {
+      throw configError(
+        "LLM_API_KEY_FILE",
+        file,
+        `a readable file (${(err as NodeJS.ErrnoException).code ?? "unreadable"})`,
+      );
+    }
+    if (apiKey === "") throw configError("LLM_API_KEY_FILE", file, "a file holding the key (it is empty)");
+  }
+  // It goes into an HTTP header: one token of visible ASCII, nothing that could split the header.
+  if (apiKey !== undefined && !/^[\x21-\x7e]{1,4096}$/.test(apiKey))
+    throw configError(
+      set("LLM_API_KEY_FILE") ? "LLM_API_KEY_FILE" : "LLM_API_KEY",
+      "(hidden)",
+      "one word of printable ASCII, at most 4096 characters",
+    );
+  const model = set("LLM_MODEL") ? (env.LLM_MODEL as string) : "gpt-4o-mini";
+  if (!/^[\x21-\x7e]{1,200}$/.test(model))
+    throw configError("LLM_MODEL", model.slice(0, 100), "a model name of printable ASCII without spaces");
+  return {
+    mode: mode as LlmReviewMode,
+    baseUrl: baseUrl.replace(/\/+$/, ""),
+    apiKey,
+    model,
+    timeoutMs: intVar(env, "LLM_TIMEOUT_MS", 30_000, 100, 600_000),
+  };
+}
+
+function isHttpUrl(text: string): boolean {
+  try {
+    const url = new URL(text);
+    return (url.protocol === "http:" || url.protocol === "https:") && url.hostname !== "";
+  } catch {
+    return false;
+  }
 }
 
 function isRedisUrl(text: string): boolean {

@@ -119,6 +119,7 @@ export async function startGantry(config: ServerConfig, options: StartOptions = 
         defaultLimits: config.defaultLimits,
         maxLimits: config.maxLimits,
         cloudemy: config.cloudemy,
+        llm: config.llm,
         liveLogs: executor,
         ...(startedDispatcher === null ? {} : { onRunCreated: () => startedDispatcher.nudge() }),
       });

@@ -9,7 +9,7 @@ import swaggerUi from "@fastify/swagger-ui";
 import type { Logger } from "pino";
 import type { Limits } from "../../core/workload.ts";
 import type { Store } from "../../store/store.ts";
-import type { CloudemyConfig } from "../config.ts";
+import type { CloudemyConfig, LlmConfig } from "../config.ts";
 import type { RunWatcher } from "../run-watcher.ts";
 import { errorBody, registerErrorHandling, toGantryError } from "./errors.ts";
 import { GantryMetrics, healthRoutes } from "./health-routes.ts";
@@ -31,6 +31,8 @@ export interface ApiOptions {
   onRunCreated?: () => void;
   /** The Cloudemy API's settings; absent: its defaults (compile-only, no Redis). */
   cloudemy?: CloudemyConfig;
+  /** The LLM endpoint of reviews; absent: reviews off (`GANTRY_LLM_REVIEW=off`). */
+  llm?: LlmConfig;
   /** The executor of this process, for live pod logs (Kubernetes); null or absent: none. */
   liveLogs?: PodLogRoutesOptions["liveLogs"];
 }
@@ -81,7 +83,10 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     ...(options.onRunCreated === undefined ? {} : { onRunCreated: options.onRunCreated }),
   });
   await app.register(podLogRoutes, { store: options.store, liveLogs: options.liveLogs ?? null });
-  await app.register(internalRoutes, { store: options.store });
+  await app.register(internalRoutes, {
+    store: options.store,
+    ...(options.llm === undefined ? {} : { llm: options.llm }),
+  });
   await app.register(tokensRoutes, { store: options.store });
   await app.register(cloudemyRoutes, {
     store: options.store,

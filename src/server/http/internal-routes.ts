@@ -1,16 +1,23 @@
 /**
  * `/v1/internal/runs/{id}/…`: what a workload calls from inside its sandbox or pod. Authorised only
  * by that run's own token (`Authorization: Bearer gtr_…` or `X-Run-Token`), bound to the current
- * attempt; the result call uses it up.
+ * attempt; the result call uses it up. `llm-review` asks the server's LLM about the stored
+ * submission and the runner's draft (the key stays here), once per attempt.
  */
 
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { GantryError } from "../../core/errors.ts";
+import { llmReviewDecision, type ReviewDraft } from "../../core/llm-review.ts";
 import type { RunResult } from "../../core/workload.ts";
 import type { Store } from "../../store/store.ts";
+import type { LlmConfig } from "../config.ts";
+import { LlmReviewer } from "../llm-client.ts";
 import { hashToken, looksLikeToken } from "../tokens.ts";
 import { bearerToken } from "./auth.ts";
-import { isUuid, resultBody, uuidParam } from "./schemas.ts";
+import { isUuid, llmReviewDraftBody, resultBody, uuidParam } from "./schemas.ts";
+
+/** The largest draft body: the schema's caps hold it under this even with every character escaped. */
+const DRAFT_BODY_LIMIT = 1024 * 1024;
 
 function runToken(request: FastifyRequest): string {
   const header = request.headers["x-run-token"];
@@ -52,8 +59,22 @@ export async function recordResultWithRunToken(
   return attempt;
 }
 
-export async function internalRoutes(app: FastifyInstance, options: { store: Store }): Promise<void> {
+export async function internalRoutes(
+  app: FastifyInstance,
+  options: { store: Store; llm?: LlmConfig },
+): Promise<void> {
   const { store } = options;
+  const reviewer = options.llm === undefined ? null : new LlmReviewer(options.llm);
+  const mode = options.llm?.mode ?? "off";
+
+  /** The run's current attempt (after the token check) and its stored workload. */
+  const granted = async (runId: string, token: string) => {
+    const attempt = await grantedAttempt(store, runId, token, false);
+    const run = await store.getRun(runId);
+    const workload = run === null ? null : await store.getWorkload(run.workloadId);
+    if (run === null || workload === null) throw new GantryError("GANTRY_ERR_RUN_TOKEN_INVALID");
+    return { attempt, run, workload };
+  };
 
   app.get<{ Params: { id: string } }>(
     "/v1/internal/runs/:id/payload",
@@ -65,11 +86,41 @@ export async function internalRoutes(app: FastifyInstance, options: { store: Sto
       },
     },
     async (request) => {
-      const attempt = await grantedAttempt(store, request.params.id, runToken(request), false);
-      const run = await store.getRun(request.params.id);
-      const workload = run === null ? null : await store.getWorkload(run.workloadId);
-      if (run === null || workload === null) throw new GantryError("GANTRY_ERR_RUN_TOKEN_INVALID");
-      return { runId: run.id, attempt, kind: workload.kind, spec: workload.spec };
+      const { attempt, run, workload } = await granted(request.params.id, runToken(request));
+      return {
+        runId: run.id,
+        attempt,
+        kind: workload.kind,
+        spec: workload.spec,
+        // What the runner does about a review: the server decides (its config, the stored spec).
+        llmReview: llmReviewDecision(mode, workload.spec),
+      };
+    },
+  );
+
+  app.post<{ Params: { id: string }; Body: ReviewDraft }>(
+    "/v1/internal/runs/:id/llm-review",
+    {
+      bodyLimit: DRAFT_BODY_LIMIT,
+      schema: {
+        params: uuidParam,
+        body: llmReviewDraftBody,
+        summary:
+          "Ask the server's LLM to review the run's submission, given the runner's draft result (once per attempt; a repeat gets the same review)",
+        tags: ["internal"],
+      },
+    },
+    async (request) => {
+      const { attempt, run, workload } = await granted(request.params.id, runToken(request));
+      const submission = workload.spec.submission;
+      const decision = llmReviewDecision(mode, workload.spec);
+      if (reviewer === null || submission === undefined || decision !== "review")
+        throw new GantryError("GANTRY_ERR_LLM_REVIEW_NOT_ENABLED", [
+          run.id,
+          decision === "disabled" ? "reviews are turned off on this server" : "it asked for none",
+        ]);
+      const review = await reviewer.review(run.id, attempt, submission, request.body);
+      return { runId: run.id, attempt, review };
     },
   );
 

@@ -3,6 +3,7 @@
  * shape stored records into API responses.
  */
 
+import { LLM_DRAFT_CAPS } from "../../core/llm-review.ts";
 import { RUN_STATES } from "../../core/run-state.ts";
 import type { SpecView } from "../../core/submission-spec.ts";
 import type { LogLine, Run, RunEvent, Workload } from "../../core/workload.ts";
@@ -209,6 +210,56 @@ export const resultBody = {
     },
     metrics: { type: "object", maxProperties: 256, additionalProperties: { type: "number" } },
     artifacts: { type: "object", maxProperties: 256 },
+  },
+} as const;
+
+const caps = LLM_DRAFT_CAPS;
+
+/** The runner's draft result sent for an LLM review (`ReviewDraft` in src/core/llm-review.ts). */
+export const llmReviewDraftBody = {
+  type: "object",
+  additionalProperties: false,
+  required: ["status", "score", "failTags", "feedback", "metrics"],
+  properties: {
+    status: { type: "string", minLength: 1, maxLength: 64 },
+    score: { type: ["number", "null"] },
+    failTags: {
+      type: "array",
+      maxItems: caps.failTags,
+      items: { type: "string", maxLength: caps.tagChars },
+    },
+    feedback: {
+      type: "array",
+      maxItems: caps.feedback,
+      items: {
+        type: "object",
+        additionalProperties: false,
+        required: ["case", "message"],
+        properties: {
+          case: { type: "string", maxLength: caps.caseChars },
+          message: { type: "string", maxLength: caps.messageChars },
+        },
+      },
+    },
+    metrics: {
+      type: "object",
+      maxProperties: caps.metrics,
+      propertyNames: { maxLength: 64 },
+      additionalProperties: { type: "number" },
+    },
+    cases: {
+      type: "array",
+      maxItems: caps.cases,
+      items: {
+        type: "object",
+        additionalProperties: false,
+        required: ["name", "verdict"],
+        properties: {
+          name: { type: "string", maxLength: caps.caseNameChars },
+          verdict: { type: "string", maxLength: caps.verdictChars },
+        },
+      },
+    },
   },
 } as const;
 
