@@ -39,8 +39,8 @@ export interface GantrySettings {
 export type GantryRequest =
   | { id: number; type: "memory" }
   | { id: number; type: "counts" }
-  /** Epoch ms of each run's first event in `state` (null while it has none) and its attempt. */
-  | { id: number; type: "reached"; runIds: string[]; state: RunState }
+  /** When each run first reached each state, and its attempt now. */
+  | { id: number; type: "reached"; runIds: string[] }
   /** How often each warning or error was logged (nothing is printed). */
   | { id: number; type: "warnings" }
   | { id: number; type: "stop" };
@@ -52,7 +52,8 @@ export type GantryMessage =
   | { type: "error"; id: number; message: string };
 
 export interface ReachedAt {
-  at: number | null;
+  /** Epoch ms of the first event into each state. */
+  at: Partial<Record<RunState, number>>;
   attempt: number;
 }
 
@@ -141,8 +142,9 @@ async function main(): Promise<void> {
         const out: Record<string, ReachedAt> = {};
         for (const runId of req.runIds) {
           const events = await store.listRunEvents(runId);
-          const hit = events.find((e) => e.to === req.state);
-          out[runId] = { at: hit?.at.getTime() ?? null, attempt: events.at(-1)?.attempt ?? 1 };
+          const at: ReachedAt["at"] = {};
+          for (const e of events) at[e.to] ??= e.at.getTime();
+          out[runId] = { at, attempt: events.at(-1)?.attempt ?? 1 };
         }
         return out;
       }

@@ -271,6 +271,50 @@ interface BurstResult {
   toRunning?: Spread;
   /** Baseline: requests retried after a 429; Gantry: runs that needed a second attempt. */
   retries: number;
+  /** Gantry: where the time to the Job goes, p50 of each stage. */
+  stages?: Stages;
+}
+
+/** Submit → queued (API + insert) → dispatching (claimed) → Job seen by the watch → pending. */
+interface Stages {
+  api: Spread;
+  claim: Spread;
+  launch: Spread;
+  observe: Spread;
+}
+
+function stages(
+  ids: string[],
+  submitted: Map<string, number>,
+  reached: Record<string, ReachedAt>,
+  tl: Timeline,
+): Stages {
+  const gap = (from: (id: string) => number | undefined, to: (id: string) => number | undefined) =>
+    spread(ids.map((id) => (to(id) ?? Number.NaN) - (from(id) ?? Number.NaN)));
+  return {
+    api: gap(
+      (id) => submitted.get(id),
+      (id) => reached[id]?.at.queued,
+    ),
+    claim: gap(
+      (id) => reached[id]?.at.queued,
+      (id) => reached[id]?.at.dispatching,
+    ),
+    launch: gap(
+      (id) => reached[id]?.at.dispatching,
+      (id) => tl.jobAdded.get(id),
+    ),
+    observe: gap(
+      (id) => tl.jobAdded.get(id),
+      (id) => reached[id]?.at.pending,
+    ),
+  };
+}
+
+function stagesLine(s: Stages | undefined): string {
+  if (s === undefined) return "";
+  const f = (x: Spread) => `${x.p50.toFixed(0)}/${x.p99.toFixed(0)}`;
+  return `submit→queued ${f(s.api)}, queued→claimed ${f(s.claim)}, claimed→Job ${f(s.launch)}, Job→pending ${f(s.observe)} ms (p50/p99)`;
 }
 
 /** `n` runs at once; every Job must exist, every pod be scheduled (and running, unless held). */
@@ -383,8 +427,8 @@ class GantryChild {
     return this.request({ type: "counts" });
   }
 
-  reached(runIds: string[], state: RunState): Promise<Record<string, ReachedAt>> {
-    return this.request({ type: "reached", runIds, state });
+  reached(runIds: string[]): Promise<Record<string, ReachedAt>> {
+    return this.request({ type: "reached", runIds });
   }
 
   async submit(timing: PodTiming): Promise<string> {
@@ -453,6 +497,7 @@ async function gantryBurst(g: GantryChild, tl: Timeline, n: number, timing: PodT
       }),
     );
   }
+  const lastSubmit = Date.now();
   const ids = [...submitted.keys()];
   await until("Gantry's Jobs", () => ids.every((id) => tl.jobAdded.has(id)), 300_000, 100);
   const lastJob = Math.max(...ids.map((id) => tl.jobAdded.get(id) ?? 0));
@@ -467,20 +512,25 @@ async function gantryBurst(g: GantryChild, tl: Timeline, n: number, timing: PodT
       const c = await g.counts();
       if (c.failed > 0) throw new Error(`${c.failed} runs failed`);
       if (started ? c.running + c.succeeded < n : c.pending < n) return false;
-      reached = await g.reached(ids, state);
-      return ids.every((id) => reached[id]?.at !== null);
+      reached = await g.reached(ids);
+      return ids.every((id) => reached[id]?.at[state] !== undefined);
     },
     400_000,
     250,
   );
-  step(`  gantry: ${n} runs ${state}`);
+  step(`  gantry: ${n} runs ${state}; submitting took ${((lastSubmit - t0) / 1000).toFixed(1)} s`);
   return {
     runs: n,
     jobsPerSecond: n / ((lastJob - t0) / 1000),
     toJob: spread(ids.map((id) => (tl.jobAdded.get(id) ?? Number.NaN) - (submitted.get(id) ?? 0))),
     ...(started
-      ? { toRunning: spread(ids.map((id) => (reached[id]?.at ?? Number.NaN) - (submitted.get(id) ?? 0))) }
+      ? {
+          toRunning: spread(
+            ids.map((id) => (reached[id]?.at.running ?? Number.NaN) - (submitted.get(id) ?? 0)),
+          ),
+        }
       : {}),
+    stages: stages(ids, submitted, reached, tl),
     retries: ids.filter((id) => (reached[id]?.attempt ?? 1) > 1).length,
   };
 }
@@ -493,7 +543,7 @@ async function gantrySequential(g: GantryChild, k: number): Promise<Spread> {
     let at: number | null = null;
     await until(
       "a run to be running",
-      async () => (at = (await g.reached([id], "running"))[id]?.at ?? null) !== null,
+      async () => (at = (await g.reached([id]))[id]?.at.running ?? null) !== null,
       60_000,
       10,
     );
@@ -628,12 +678,23 @@ async function main(): Promise<void> {
         ratio(big.inFlight.heapUsed, big.idle.heapUsed),
       ],
       ["RSS per run in flight, KiB", "", perRun.toFixed(0), ""],
+      [
+        "heap per run in flight, KiB",
+        "",
+        ((big.inFlight.heapUsed - big.idle.heapUsed) / 1024 / n).toFixed(0),
+        "",
+      ],
     );
     console.log(
       `\nKubernetes executor benchmark: ${CLUSTER} cluster (${cluster.nodes} kwok nodes), store ${BACKEND}, ` +
         `${((Date.now() - wall) / 1000).toFixed(0)} s`,
     );
     table(rows);
+    console.log(`gantry, ${small} at once, ${q(DEFAULT_QPS)}: ${stagesLine(gantrySmall.stages)}`);
+    console.log(`gantry, ${n} at once, ${q(RAISED_QPS)}: ${stagesLine(big.held.stages)}`);
+    const m = (u: NodeJS.MemoryUsage) =>
+      `rss ${mib(u.rss)}, heap ${mib(u.heapUsed)}/${mib(u.heapTotal)}, external ${mib(u.external)}, arrayBuffers ${mib(u.arrayBuffers)}`;
+    console.log(`gantry memory (MiB) idle: ${m(big.idle)}; with ${n} in flight: ${m(big.inFlight)}`);
     const retried = baseSmall.retries + baseRunning.retries + baseBig.retries;
     const requeued = gantrySmall.retries + big.brief.retries + big.held.retries;
     if (retried + requeued > 0)
