@@ -149,6 +149,18 @@ test("a submission: bare code in the language's source file; compile-only withou
     compileOnly.submission.cases.map((c) => [c.name, c.stdin, c.expectedStdout]),
     [["compile", "", ""]],
   );
+  assert.equal(compileOnly.submission.llmReview, undefined);
+  const reviewed = cloudemySubmissionSpec(
+    { language: "c", code: "int main(){}" },
+    DEFAULT_LANGUAGES,
+    MAX_LIMITS,
+    true,
+  );
+  assert.deepEqual(
+    reviewed.submission.llmReview,
+    {},
+    "bare code asks for a review when an LLM is configured",
+  );
   const graded = cloudemySubmissionSpec(
     { language: "py", code: "print(1)", cases: [{ expectedStdout: "1\n" }], compare: { mode: "exact" } },
     DEFAULT_LANGUAGES,
@@ -156,6 +168,13 @@ test("a submission: bare code in the language's source file; compile-only withou
   );
   assert.deepEqual(graded.submission.toolchain.run, DEFAULT_LANGUAGES.python?.run);
   assert.deepEqual(graded.submission.compare, { mode: "exact" });
+  const gradedWithKey = cloudemySubmissionSpec(
+    { language: "py", code: "print(1)", cases: [{ expectedStdout: "1\n" }] },
+    DEFAULT_LANGUAGES,
+    MAX_LIMITS,
+    true,
+  );
+  assert.equal(gradedWithKey.submission.llmReview, undefined, "graded code: Gantry's grade is the answer");
   refusal(
     () => cloudemySubmissionSpec({ language: "brainfuck", code: "+" }, DEFAULT_LANGUAGES, MAX_LIMITS),
     /unknown language/,

@@ -170,13 +170,15 @@ export const COMPILE_ONLY_RUN = ["/bin/true"];
  * A Cloudemy submission as the spec of a Gantry `submission` run. Bare code becomes the language's
  * `sourceFile`. With `cases` it is graded by running them; without, it is compile-only: one case
  * named `compile` whose program is `/bin/true`, so a compile error fails it (score 0) and code that
- * compiles passes (score 100). Every refusal (unknown language, empty or oversized code, too many
- * cases) is the same 400 as `/v1/runs` gives.
+ * compiles passes (score 100) — and, with `reviewBareCode` (an LLM is configured), it asks for
+ * Gantry's LLM review too, the original's way of grading bare code. Every refusal (unknown
+ * language, empty or oversized code, too many cases) is the same 400 as `/v1/runs` gives.
  */
 export function cloudemySubmissionSpec(
   body: CloudemySubmissionBody,
   languages: Readonly<LanguageTable>,
   ceilings: Limits,
+  reviewBareCode = false,
 ): JobSpec & { submission: NonNullable<JobSpec["submission"]> } {
   const language = resolveLanguageName(languages, body.language);
   if (language === null) {
@@ -198,7 +200,12 @@ export function cloudemySubmissionSpec(
     throw new GantryError("GANTRY_ERR_VALIDATION", ["compare needs cases to compare against"]);
   const compileOnly: LanguageTable = { [language]: { ...row, run: [...COMPILE_ONLY_RUN] } };
   return normalizeSubmission(
-    { language, files, cases: [{ name: "compile", expectedStdout: "" }] },
+    {
+      language,
+      files,
+      cases: [{ name: "compile", expectedStdout: "" }],
+      ...(reviewBareCode ? { llmReview: true } : {}),
+    },
     compileOnly,
     ceilings,
   );

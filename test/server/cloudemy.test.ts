@@ -8,6 +8,8 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { startTestGantry, type TestGantry } from "../helpers/test-gantry.ts";
 import { testBackends } from "../helpers/test-databases.ts";
 
@@ -459,3 +461,84 @@ for (const backend of testBackends()) {
     });
   });
 }
+
+describe("Cloudemy bare code with an LLM configured (pglite)", () => {
+  // A local chat-completions endpoint in place of the LLM (none is reachable here).
+  const prompts: { auth: string | undefined; prompt: string }[] = [];
+  let llm: Server;
+  let t: TestGantry;
+  let alice: string;
+
+  before(async () => {
+    llm = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("end", () => {
+        const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as {
+          messages: { content: string }[];
+        };
+        prompts.push({
+          auth: req.headers.authorization,
+          prompt: body.messages.map((m) => m.content).join("\n"),
+        });
+        res.writeHead(200, { "content-type": "application/json" });
+        const review = {
+          status: "COMPLETED",
+          score: 64,
+          fail_tags: ["naming"],
+          feedback: [{ case: "style", message: "name x better" }],
+        };
+        res.end(
+          JSON.stringify({ choices: [{ message: { role: "assistant", content: JSON.stringify(review) } }] }),
+        );
+      });
+    });
+    await new Promise<void>((r) => llm.listen(0, "127.0.0.1", r));
+    const port = (llm.address() as AddressInfo).port;
+    t = await startTestGantry(
+      "pglite",
+      {},
+      { LLM_BASE_URL: `http://127.0.0.1:${port}/v1`, LLM_API_KEY: "sk-cloudemy-test" },
+    );
+    alice = await t.createToken("submitter", "alice");
+  });
+  after(async () => {
+    await t?.stop();
+    llm?.closeAllConnections();
+    await new Promise<void>((r) => llm?.close(() => r()));
+  });
+
+  async function settled(id: string): Promise<Json> {
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const body = (await t.api("GET", `/api/submissions/${id}`, { token: alice })).body as Json;
+      if (body.status !== "QUEUED") return body;
+      if (Date.now() > deadline) throw new Error(`submission ${id} still QUEUED`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  test("bare code is compiled and reviewed by the LLM: its tags and feedback are added, the compile decides the score", async () => {
+    const res = await t.api("POST", "/api/submissions", {
+      token: alice,
+      body: { code: "x = 1  # REVIEW-MARKER\nprint(x)\n" },
+    });
+    assert.equal(res.status, 201, res.text);
+    const shown = await settled(String((res.body as Json).submission_id));
+    assert.deepEqual([shown.status, shown.score], ["COMPLETED", 100]);
+    assert.deepEqual(shown.fail_tags, ["llm_naming"]);
+    assert.deepEqual(shown.feedback, [{ case: "llm:style", message: "name x better" }]);
+    const asked = prompts.filter((p) => p.prompt.includes("REVIEW-MARKER"));
+    assert.equal(asked.length, 1);
+    assert.equal(asked[0]?.auth, "Bearer sk-cloudemy-test");
+
+    // With cases Gantry's grade is the answer; no review is asked for.
+    const graded = await t.api("POST", "/api/submissions", {
+      token: alice,
+      body: { code: "print(2)  # CASES-MARKER\n", cases: [{ expectedStdout: "2\n" }] },
+    });
+    const g = await settled(String((graded.body as Json).submission_id));
+    assert.deepEqual([g.status, g.score, g.fail_tags], ["COMPLETED", 100, []]);
+    assert.equal(prompts.filter((p) => p.prompt.includes("CASES-MARKER")).length, 0);
+  });
+});

@@ -176,9 +176,12 @@ export async function cloudemyRoutes(app: FastifyInstance, options: CloudemyRout
     },
     async (request, reply) => {
       const body = request.body;
-      const accepted = cloudemySubmissionSpec(body, languages, options.maxLimits);
-      // Without cases, the original runner reviews the code when it is the chosen runner.
-      const byCloudemyRunner = cloudemy?.runner === "cloudemy" && (body.cases?.length ?? 0) === 0;
+      const bare = (body.cases?.length ?? 0) === 0;
+      // Bare code: the original runner reviews it when it is the chosen runner; else Gantry's
+      // runner checks that it compiles, and asks for an LLM review when a key is configured.
+      const byCloudemyRunner = cloudemy?.runner === "cloudemy" && bare;
+      const review = bare && !byCloudemyRunner && (cloudemy?.llmApiKey ?? "") !== "";
+      const accepted = cloudemySubmissionSpec(body, languages, options.maxLimits, review);
       const spec =
         byCloudemyRunner && cloudemy !== undefined
           ? cloudemyRunnerSpec(accepted, {
