@@ -11,6 +11,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { readdir, readFile } from "node:fs/promises";
 import { startTestGantry, type TestGantry } from "../helpers/test-gantry.ts";
 import { hashToken } from "../../src/server/tokens.ts";
 import { internalApi } from "../../src/runner/internal-api.ts";
@@ -211,14 +212,39 @@ describe("LLM review end to end (local sandbox, GANTRY_LLM_REVIEW=request)", () 
       "                if key in open(os.path.join(d, f), 'rb').read(1 << 24): found.append(os.path.join(d, f))",
       "            except OSError:",
       "                pass",
+      "import time; time.sleep(1.5)  # time for the outside look below",
       "print('found ' + ' '.join(found) if found else 'no key')",
     ].join("\n");
+    // From outside too (as root): the environ of every process of this Gantry's sandboxes — the
+    // runner's included, which the submission cannot read — while the hunter runs.
+    const looked = new Set<string>();
+    const leaks: string[] = [];
+    let looking = true;
+    const outside = (async () => {
+      while (looking) {
+        for (const pid of await readdir("/proc")) {
+          if (!/^\d+$/.test(pid)) continue;
+          const cgroup = await readFile(`/proc/${pid}/cgroup`, "utf8").catch(() => "");
+          if (!cgroup.includes(`gantry-${process.pid}-`)) continue;
+          const environ = await readFile(`/proc/${pid}/environ`).catch(() => null);
+          if (environ === null) continue;
+          const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
+          looked.add(cmdline.includes("gantry-runner") ? "runner" : `pid ${pid}`);
+          if (environ.includes(KEY) || /(^|\0)LLM_/.test(environ.toString("utf8"))) leaks.push(cmdline);
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
     const done = await grade(t, {
       language: "python",
       files: [{ path: "main.py", content: hunter + "\n" }],
       cases: [{ name: "hunt", stdin: "", expectedStdout: "no key\n", timeLimitMs: 5000, memoryMB: 128 }],
       llmReview: true,
     });
+    looking = false;
+    await outside;
+    assert.ok(looked.has("runner"), `the runner's environ was read: ${[...looked].join(", ")}`);
+    assert.deepEqual(leaks, []);
     assert.equal(done.result.status, "accepted", JSON.stringify(done.result.feedback));
     // A submission that asked for a review, on a server that holds the key.
     assert.equal(llm.saw("MARK-HUNTER").length, 1);
