@@ -1,5 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { GantryError } from "../core/errors.ts";
 import { loadServerConfig } from "./config.ts";
 
@@ -68,4 +71,72 @@ test("the reconciler and the Kubernetes Job cap come from the environment", () =
   assert.equal(config.kubernetes?.maxActiveJobs, 50);
   assert.equal(config.reconcileIntervalSeconds, 0);
   assert.equal(config.deleteOrphans, true);
+});
+
+test("the llm block: defaults, one key (LLM_API_KEY or LLM_API_KEY_FILE, trimmed), shared with the Cloudemy runner", () => {
+  const defaults = loadServerConfig({});
+  assert.deepEqual(defaults.llm, {
+    mode: "request",
+    baseUrl: "https://api.openai.com/v1",
+    apiKey: undefined,
+    model: "gpt-4o-mini",
+    timeoutMs: 30_000,
+  });
+  assert.equal(defaults.cloudemy.llmApiKey, "");
+  assert.equal(defaults.cloudemy.llmModel, "gpt-4o-mini");
+  const dir = mkdtempSync(join(tmpdir(), "gantry-llm-"));
+  try {
+    const file = join(dir, "api-key");
+    writeFileSync(file, "  sk-from-secret\n");
+    const fromFile = loadServerConfig({
+      LLM_API_KEY_FILE: file,
+      LLM_BASE_URL: "http://127.0.0.1:9999/v1/",
+      LLM_MODEL: "gpt-4.1",
+      LLM_TIMEOUT_MS: "5000",
+      GANTRY_LLM_REVIEW: "always",
+    });
+    assert.deepEqual(fromFile.llm, {
+      mode: "always",
+      baseUrl: "http://127.0.0.1:9999/v1",
+      apiKey: "sk-from-secret",
+      model: "gpt-4.1",
+      timeoutMs: 5000,
+    });
+    assert.equal(fromFile.cloudemy.llmApiKey, "sk-from-secret");
+    assert.equal(fromFile.cloudemy.llmModel, "gpt-4.1");
+    assert.equal(loadServerConfig({ LLM_API_KEY: "sk-env" }).llm.apiKey, "sk-env");
+    assert.equal(loadServerConfig({ GANTRY_LLM_REVIEW: "off" }).llm.mode, "off");
+
+    writeFileSync(join(dir, "empty"), "\n");
+    const cases: [Record<string, string>, RegExp][] = [
+      [{ GANTRY_LLM_REVIEW: "sometimes" }, /GANTRY_LLM_REVIEW=sometimes: must be off, request or always/],
+      [{ LLM_BASE_URL: "ftp://llm" }, /LLM_BASE_URL=ftp:\/\/llm: must be an http/],
+      [{ LLM_BASE_URL: "not a url" }, /LLM_BASE_URL/],
+      [{ LLM_TIMEOUT_MS: "fast" }, /LLM_TIMEOUT_MS=fast: must be an integer from 100 to 600000/],
+      [{ LLM_TIMEOUT_MS: "0" }, /LLM_TIMEOUT_MS/],
+      [{ LLM_API_KEY: "sk-a", LLM_API_KEY_FILE: file }, /LLM_API_KEY_FILE=.*unset when LLM_API_KEY is set/],
+      [
+        { LLM_API_KEY_FILE: join(dir, "missing") },
+        /LLM_API_KEY_FILE=.*missing: must be a readable file \(ENOENT\)/,
+      ],
+      [{ LLM_API_KEY_FILE: join(dir, "empty") }, /LLM_API_KEY_FILE=.*it is empty/],
+      [{ LLM_API_KEY: "sk-a\r\nX-Injected: 1" }, /LLM_API_KEY=\(hidden\): must be one word/],
+      [{ LLM_MODEL: "gpt 4" }, /LLM_MODEL=gpt 4: must be a model name/],
+    ];
+    for (const [env, message] of cases) {
+      assert.throws(
+        () => loadServerConfig(env),
+        (err: unknown) =>
+          err instanceof GantryError && err.code === "GANTRY_ERR_CONFIG" && message.test(err.message),
+        JSON.stringify(env),
+      );
+    }
+    // The key itself is never quoted in a refusal.
+    assert.throws(
+      () => loadServerConfig({ LLM_API_KEY: "sk-secret value" }),
+      (err: unknown) => err instanceof Error && !err.message.includes("sk-secret"),
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
