@@ -12,6 +12,8 @@
  * directory itself.
  */
 
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import { KubeConfig } from "@kubernetes/client-node";
 import pino from "pino";
 import type { RunState } from "../src/core/run-state.ts";
@@ -168,6 +170,12 @@ async function main(): Promise<void> {
   send({ type: "ready", url, token });
 }
 
+/** True when this module is the program node was started with, not an import. */
+export function isEntry(moduleUrl: string): boolean {
+  const main = process.argv[1];
+  return main !== undefined && pathToFileURL(resolve(main)).href === moduleUrl;
+}
+
 /** How a bench run's fake pod behaves: Go durations, carried in the run's env (see header). */
 export interface PodTiming {
   /** Pending on its node this long before Running. */
@@ -176,8 +184,13 @@ export interface PodTiming {
   runDuration: string;
 }
 
-export function timingEnv(t: PodTiming): Record<string, string> {
-  return { BENCH_START_DELAY: t.startDelay, BENCH_RUN_DURATION: t.runDuration };
+/** The body of POST /v1/runs for a bench run (normalizeJobSpec turns it into the same spec). */
+export function jobRequest(t: PodTiming) {
+  return {
+    command: ["grade"],
+    env: { BENCH_START_DELAY: t.startDelay, BENCH_RUN_DURATION: t.runDuration },
+    limits: { wallSeconds: 1800 },
+  };
 }
 
 /** kwok's steering annotations (test/k8s/README.md) for a run's env; default: held pending 30 min. */
@@ -188,8 +201,8 @@ export function benchPodAnnotations(env: Record<string, string>): Record<string,
   };
 }
 
-// Only when forked by bench/kubernetes.ts, which imports the types and benchPodAnnotations.
-if (process.env.GANTRY_BENCH_CHILD === "1") {
+// Only as the forked program: bench/kubernetes.ts and kubernetes-plain.ts import from this file.
+if (isEntry(import.meta.url)) {
   main().catch((err: unknown) => {
     console.error(err);
     process.exit(1);

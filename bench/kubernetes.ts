@@ -35,33 +35,21 @@ import { randomUUID } from "node:crypto";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import {
-  BatchV1Api,
-  CoreV1Api,
-  Watch,
-  type KubeConfig,
-  type V1Job,
-  type V1Pod,
-  type V1Secret,
-} from "@kubernetes/client-node";
-import { normalizeJobSpec } from "../src/core/job-spec.ts";
-import { GANTRY_LABELS, ownedBy, renderRunObjects } from "../src/core/kubernetes-objects.ts";
+import { Watch, type KubeConfig, type V1Job, type V1Pod } from "@kubernetes/client-node";
+import { GANTRY_LABELS } from "../src/core/kubernetes-objects.ts";
 import type { RunState } from "../src/core/run-state.ts";
-import type { JobSpec } from "../src/core/workload.ts";
-import { TokenBucket } from "../src/executors/kubernetes/rate-limit.ts";
-import { generateToken } from "../src/server/tokens.ts";
-import { createTestNamespace, isApiStatus } from "../test/k8s/harness.ts";
+import { createTestNamespace } from "../test/k8s/harness.ts";
 import { createTestDatabase, type BackendName, type TestDatabase } from "../test/helpers/test-databases.ts";
 import { benchCluster, deleteNamespace, PODS_PER_NODE, type BenchCluster } from "./kubernetes-cluster.ts";
 import {
-  benchPodAnnotations,
-  timingEnv,
+  jobRequest,
   type GantryMessage,
   type GantryRequest,
   type GantrySettings,
   type PodTiming,
   type ReachedAt,
 } from "./kubernetes-gantry.ts";
+import type { PlainRequest } from "./kubernetes-plain.ts";
 
 const { values: opts, positionals } = parseArgs({
   allowPositionals: true,
@@ -86,6 +74,7 @@ const DEFAULT_QPS: Qps = { qps: 50, burst: 100 }; // KubernetesExecutor's (GANTR
 const RAISED_QPS: Qps = { qps: Number(opts.qps), burst: Number(opts.burst) };
 const ASKED = Number(positionals[0] ?? 1000);
 const SEQUENTIAL = Number(opts.sequential);
+const WARM_UP = 5;
 
 /** Scheduled, never started: no container, no log to follow (see the header). */
 const HELD: PodTiming = { startDelay: "30m", runDuration: "30m" };
@@ -194,74 +183,7 @@ async function inNamespace<T>(
   }
 }
 
-function jobRequest(timing: PodTiming) {
-  return { command: ["grade"], env: timingEnv(timing), limits: { wallSeconds: 1800 } };
-}
-
-// --- the baseline: client-node creating the same objects -------------------------------------------
-
-class PlainClient {
-  private readonly batch: BatchV1Api;
-  private readonly core: CoreV1Api;
-  private readonly limiter: TokenBucket;
-  retried429 = 0;
-
-  constructor(
-    kc: KubeConfig,
-    private readonly namespace: string,
-    qps: Qps,
-  ) {
-    this.batch = kc.makeApiClient(BatchV1Api);
-    this.core = kc.makeApiClient(CoreV1Api);
-    this.limiter = new TokenBucket(qps.qps, qps.burst);
-  }
-
-  /** What KubernetesExecutor.launch sends for an attempt: the Job, then its Secret owned by it. */
-  async create(runId: string, spec: JobSpec): Promise<void> {
-    const rendered = renderRunObjects(
-      {
-        runId,
-        attempt: 1,
-        owner: "bench",
-        kind: "job",
-        spec,
-        runToken: generateToken("run"),
-        podAnnotations: benchPodAnnotations(spec.env),
-      },
-      {
-        namespace: this.namespace,
-        defaultImage: "registry.invalid/gantry-runner:bench",
-        ttlSecondsAfterFinished: 600,
-        runAsUser: 65532,
-        apiUrl: "http://gantry.invalid",
-      },
-    );
-    // Rendered objects are plain JSON of these kinds, as the executor sends them.
-    const job = await this.send(() =>
-      this.batch.createNamespacedJob({ namespace: this.namespace, body: rendered.job as unknown as V1Job }),
-    );
-    const secret = ownedBy(rendered.secret, {
-      metadata: { name: rendered.name, uid: job.metadata?.uid ?? "" },
-    });
-    await this.send(() =>
-      this.core.createNamespacedSecret({ namespace: this.namespace, body: secret as unknown as V1Secret }),
-    );
-  }
-
-  /** One rate-limited request; a 429 waits and tries again, as client-go does. */
-  private async send<T>(request: () => Promise<T>): Promise<T> {
-    for (let attempt = 0; ; attempt++) {
-      await this.limiter.take();
-      try {
-        return await request();
-      } catch (err) {
-        if (!isApiStatus(err, 429) || attempt >= 10) throw err;
-        this.retried429++;
-        await sleep(100 * 2 ** Math.min(attempt, 4));
-      }
-    }
-  }
-}
+// --- the baseline, in a child process (bench/kubernetes-plain.ts) -----------------------------------
 
 interface BurstResult {
   runs: number;
@@ -320,16 +242,15 @@ function stagesLine(s: Stages | undefined): string {
 /** `n` runs at once; every Job must exist, every pod be scheduled (and running, unless held). */
 async function baselineBurst(
   cluster: BenchCluster,
+  plain: Forked<PlainRequest>,
   n: number,
   qps: Qps,
   timing: PodTiming,
 ): Promise<BurstResult> {
   return inNamespace(cluster, "bench-k8s-base", async (namespace, tl) => {
-    const client = new PlainClient(cluster.kc, namespace, qps);
-    const spec = normalizeJobSpec(jobRequest(timing));
     const ids = Array.from({ length: n }, () => randomUUID());
     const t0 = Date.now();
-    await Promise.all(ids.map((id) => client.create(id, spec)));
+    const retries = await plain.request<number>({ type: "create", namespace, runIds: ids, timing, ...qps });
     await until("the baseline's Jobs", () => tl.jobAdded.size >= n, 120_000);
     const lastJob = Math.max(...tl.jobAdded.values());
     step(`  baseline: ${n} Jobs in ${((lastJob - t0) / 1000).toFixed(1)} s`);
@@ -342,20 +263,23 @@ async function baselineBurst(
       jobsPerSecond: n / ((lastJob - t0) / 1000),
       toJob: spread(ids.map((id) => (tl.jobAdded.get(id) ?? Number.NaN) - t0)),
       ...(started ? { toRunning: spread(ids.map((id) => (tl.podRunning.get(id) ?? Number.NaN) - t0)) } : {}),
-      retries: client.retried429,
+      retries,
     };
   });
 }
 
-async function baselineSequential(cluster: BenchCluster, k: number, qps: Qps): Promise<Spread> {
+async function baselineSequential(
+  cluster: BenchCluster,
+  plain: Forked<PlainRequest>,
+  k: number,
+  qps: Qps,
+): Promise<Spread> {
   return inNamespace(cluster, "bench-k8s-seq", async (namespace, tl) => {
-    const client = new PlainClient(cluster.kc, namespace, qps);
-    const spec = normalizeJobSpec(jobRequest(QUICK));
     const latencies: number[] = [];
     for (let i = 0; i < k; i++) {
       const id = randomUUID();
       const t = Date.now();
-      await client.create(id, spec);
+      await plain.request({ type: "create", namespace, runIds: [id], timing: QUICK, ...qps });
       await until("a pod to run", () => tl.podRunning.has(id), 60_000, 5);
       latencies.push((tl.podRunning.get(id) ?? Number.NaN) - t);
     }
@@ -363,51 +287,51 @@ async function baselineSequential(cluster: BenchCluster, k: number, qps: Qps): P
   });
 }
 
-// --- Gantry, in a child process --------------------------------------------------------------------
+// --- the two child processes -------------------------------------------------------------------------
 
 /** A request before it gets its id (Omit over each member of the union). */
 type WithoutId<T> = T extends unknown ? Omit<T, "id"> : never;
+type ChildMessage =
+  | { type: "ready" }
+  | { type: "reply"; id: number; value: unknown }
+  | { type: "error"; id: number; message: string };
 
-class GantryChild {
+/** A forked bench/*.ts process answering `Req`s over IPC. */
+class Forked<Req extends { id: number; type: string }> {
   private nextId = 1;
   private readonly pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
 
-  private constructor(
-    private readonly child: ChildProcess,
-    readonly url: string,
-    readonly token: string,
-  ) {
-    child.on("message", (m: GantryMessage) => {
+  private constructor(private readonly child: ChildProcess) {
+    child.on("message", (m: ChildMessage) => {
       if (m.type === "ready") return;
       const p = this.pending.get(m.id);
       this.pending.delete(m.id);
       if (m.type === "reply") p?.resolve(m.value);
       else p?.reject(new Error(m.message));
     });
+    child.on("exit", (code) => {
+      for (const p of this.pending.values()) p.reject(new Error(`the child process exited (${code})`));
+      this.pending.clear();
+    });
   }
 
-  static start(settings: GantrySettings): Promise<GantryChild> {
-    const child = fork(join(here, "kubernetes-gantry.ts"), [JSON.stringify(settings)], {
-      execArgv: [
-        "--import",
-        "tsx",
-        "--expose-gc",
-        ...(opts.profile === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${opts.profile}`]),
-      ],
-      env: { ...process.env, GANTRY_BENCH_CHILD: "1" },
+  /** Forks `file` and resolves with its `ready` message. */
+  static start<Req extends { id: number; type: string }, Ready extends { type: "ready" }>(
+    file: string,
+    arg: string,
+    execArgv: string[] = [],
+  ): Promise<{ child: Forked<Req>; ready: Ready }> {
+    const child = fork(join(here, file), [arg], {
+      execArgv: ["--import", "tsx", ...execArgv],
       stdio: ["ignore", "inherit", "inherit", "ipc"],
     });
     return new Promise((resolve, reject) => {
-      child.once("exit", (code) =>
-        reject(new Error(`the Gantry process exited (${code}) before it was ready`)),
-      );
-      child.on("message", (m: GantryMessage) => {
-        if (m.type === "ready") resolve(new GantryChild(child, m.url, m.token));
-      });
+      child.once("exit", (code) => reject(new Error(`${file} exited (${code}) before it was ready`)));
+      child.once("message", (m: Ready) => resolve({ child: new Forked<Req>(child), ready: m }));
     });
   }
 
-  request<T>(req: WithoutId<GantryRequest>): Promise<T> {
+  request<T>(req: WithoutId<Req>): Promise<T> {
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
       this.pending.set(id, { resolve: (v) => resolve(v as T), reject });
@@ -415,20 +339,48 @@ class GantryChild {
     });
   }
 
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null) return;
+    const exited = new Promise((r) => this.child.once("exit", r));
+    await this.request({ type: "stop" } as WithoutId<Req>).catch(() => undefined);
+    const timer = setTimeout(() => this.child.kill("SIGKILL"), 10_000);
+    await exited;
+    clearTimeout(timer);
+  }
+}
+
+/** The Gantry process (bench/kubernetes-gantry.ts) and its HTTP API. */
+class GantryChild {
+  private constructor(
+    private readonly child: Forked<GantryRequest>,
+    readonly url: string,
+    readonly token: string,
+  ) {}
+
+  static async start(settings: GantrySettings): Promise<GantryChild> {
+    const profile = opts.profile === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${opts.profile}`];
+    const { child, ready } = await Forked.start<GantryRequest, Extract<GantryMessage, { type: "ready" }>>(
+      "kubernetes-gantry.ts",
+      JSON.stringify(settings),
+      ["--expose-gc", ...profile],
+    );
+    return new GantryChild(child, ready.url, ready.token);
+  }
+
   memory(): Promise<NodeJS.MemoryUsage> {
-    return this.request({ type: "memory" });
+    return this.child.request({ type: "memory" });
   }
 
   warnings(): Promise<Record<string, number>> {
-    return this.request({ type: "warnings" });
+    return this.child.request({ type: "warnings" });
   }
 
   counts(): Promise<Record<RunState, number>> {
-    return this.request({ type: "counts" });
+    return this.child.request({ type: "counts" });
   }
 
   reached(runIds: string[]): Promise<Record<string, ReachedAt>> {
-    return this.request({ type: "reached", runIds });
+    return this.child.request({ type: "reached", runIds });
   }
 
   async submit(timing: PodTiming): Promise<string> {
@@ -442,12 +394,8 @@ class GantryChild {
     return (JSON.parse(text) as { id: string }).id;
   }
 
-  async stop(): Promise<void> {
-    const exited = new Promise((r) => this.child.once("exit", r));
-    await this.request({ type: "stop" }).catch(() => undefined);
-    const timer = setTimeout(() => this.child.kill("SIGKILL"), 10_000);
-    await exited;
-    clearTimeout(timer);
+  stop(): Promise<void> {
+    return this.child.stop();
   }
 }
 
@@ -601,16 +549,20 @@ async function main(): Promise<void> {
   const small0 = Number(opts.small);
   const running0 = Number(opts.running);
   // Every pod of the run at once: nothing is deleted on a private cluster (see inNamespace).
-  const podsNeeded = 2 * (ASKED + small0 + running0 + SEQUENTIAL);
+  const podsNeeded = 2 * (ASKED + small0 + running0 + SEQUENTIAL + WARM_UP);
   const nodes = opts.nodes === "auto" ? Math.ceil(podsNeeded / PODS_PER_NODE) + 1 : Number(opts.nodes);
   const cluster = await benchCluster(CLUSTER, nodes);
+  let plain: Forked<PlainRequest> | undefined;
   try {
+    plain = (
+      await Forked.start<PlainRequest, { type: "ready" }>("kubernetes-plain.ts", cluster.kubeconfigPath)
+    ).child;
     // Leave room for other people's pods on the shared cluster; phases there run one at a time.
     const room = CLUSTER === "shared" ? Math.max(10, cluster.podCapacity - 60) : cluster.podCapacity;
     const n = Math.min(ASKED, room);
     const small = Math.min(small0, n);
     const running = Math.min(running0, n);
-    const maxActive = n + SEQUENTIAL + running + 10;
+    const maxActive = n + SEQUENTIAL + running + WARM_UP + 10;
     step(
       `${CLUSTER} cluster, ${cluster.nodes} fake nodes (${cluster.podCapacity} pods); store ${BACKEND}; ` +
         `N=${n}${n < ASKED ? ` (cut from ${ASKED} to fit)` : ""}`,
@@ -618,15 +570,20 @@ async function main(): Promise<void> {
 
     const q = (x: Qps) => `QPS ${x.qps}/${x.burst}`;
     step(`${q(DEFAULT_QPS)}: ${small} held runs at once, baseline then gantry`);
-    const baseSmall = await baselineBurst(cluster, small, DEFAULT_QPS, HELD);
-    const gantrySmall = await withGantry(cluster, DEFAULT_QPS, maxActive, (g, tl) =>
-      gantryBurst(g, tl, small, HELD),
-    );
+    // Both processes first run a few (unmeasured) runs one at a time: compiled code paths, open
+    // connections, as in a process that has been serving for a while.
+    await baselineSequential(cluster, plain, WARM_UP, DEFAULT_QPS);
+    const baseSmall = await baselineBurst(cluster, plain, small, DEFAULT_QPS, HELD);
+    const gantrySmall = await withGantry(cluster, DEFAULT_QPS, maxActive, async (g, tl) => {
+      await gantrySequential(g, WARM_UP);
+      await drained(g);
+      return gantryBurst(g, tl, small, HELD);
+    });
 
     step(`${q(RAISED_QPS)}: baseline: ${SEQUENTIAL} one at a time, ${running} at once, ${n} held at once`);
-    const baseSeq = await baselineSequential(cluster, SEQUENTIAL, RAISED_QPS);
-    const baseRunning = await baselineBurst(cluster, running, RAISED_QPS, BRIEF);
-    const baseBig = await baselineBurst(cluster, n, RAISED_QPS, HELD);
+    const baseSeq = await baselineSequential(cluster, plain, SEQUENTIAL, RAISED_QPS);
+    const baseRunning = await baselineBurst(cluster, plain, running, RAISED_QPS, BRIEF);
+    const baseBig = await baselineBurst(cluster, plain, n, RAISED_QPS, HELD);
     step(`${q(RAISED_QPS)}: gantry: the same`);
     const big = await withGantry(cluster, RAISED_QPS, maxActive, async (g, tl) => {
       const cold = await g.memory();
@@ -663,7 +620,7 @@ async function main(): Promise<void> {
     ms(`submit → Running, ${running} at once,`, baseRunning.toRunning, big.brief.toRunning);
     const perRun = (big.inFlight.rss - big.idle.rss) / 1024 / n;
     rows.push(
-      ["Gantry RSS just started, MiB", "", mib(big.cold.rss), ""],
+      ["Gantry RSS after start, MiB", "", mib(big.cold.rss), ""],
       ["Gantry RSS idle after runs, MiB", "", mib(big.idle.rss), "1.00"],
       [
         `Gantry RSS with ${n} runs in flight, MiB`,
@@ -702,6 +659,7 @@ async function main(): Promise<void> {
         `(baseline retried ${retried} requests after 429; ${requeued} Gantry runs needed a second attempt)`,
       );
   } finally {
+    await plain?.stop();
     await cluster.stop();
   }
 }
