@@ -26,6 +26,7 @@ import {
   type Verdict,
 } from "../core/grading.ts";
 import { expandCommand } from "../core/languages.ts";
+import { mergeReview, type LlmReviewDecision } from "../core/llm-review.ts";
 import {
   COMPILE_TIME_LIMIT_MS,
   caseWallMs,
@@ -36,8 +37,6 @@ import type { JobSpec, RunResult } from "../core/workload.ts";
 import { runLimited, type ProcessRun } from "./case-process.ts";
 import { internalApi, payloadWithRetry, postWithRetry } from "./internal-api.ts";
 import { reviewThroughGantry } from "./llm-review.ts";
-import type { LlmReviewDecision } from "../core/llm-review.ts";
-import { mergeReview } from "../core/llm-review.ts";
 
 export type RunnerResult = Omit<RunResult, "artifacts"> & { artifacts: Record<string, unknown> };
 
