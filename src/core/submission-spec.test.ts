@@ -8,6 +8,7 @@ import {
   runnerCommand,
   SUBMISSION_CAPS,
   submissionRunLimits,
+  LLM_REVIEW_WALL_MS,
   type SubmissionRequest,
 } from "./submission-spec.ts";
 import { MAX_LIMITS } from "./workload.ts";
@@ -48,6 +49,18 @@ test("run limits follow the cases: runner memory plus the largest case, wall tim
   assert.equal(norm({ limits: { wallSeconds: 99 } }).limits.wallSeconds, 99, "explicit limits win");
   const small = { ...MAX_LIMITS, memoryMB: 300 };
   assert.equal(submissionRunLimits(spec.submission, small).memoryMB, 300, "clamped to the ceilings");
+  const reviewed = norm({
+    llmReview: true,
+    cases: [
+      { expectedStdout: "", timeLimitMs: 1000, memoryMB: 100 },
+      { expectedStdout: "", timeLimitMs: 3000, memoryMB: 400 },
+    ],
+  });
+  assert.equal(
+    reviewed.limits.wallSeconds,
+    spec.limits.wallSeconds + LLM_REVIEW_WALL_MS / 1000,
+    "a requested LLM review gets its own wall time",
+  );
 });
 
 test("compare modes: numeric gets a default tolerance; a checker keeps its files and command", () => {

@@ -118,6 +118,8 @@ export function runnerCommand(path: string = SANDBOX_RUNNER_PATH): string[] {
 export const RUNNER_MEMORY_MB = 256;
 /** Wall time the runner needs besides compiling and the cases: start, payload, result. */
 const RUNNER_WALL_MS = 15_000;
+/** Wall time a requested LLM review gets: the server's default LLM timeout (30 s) and a margin. */
+export const LLM_REVIEW_WALL_MS = 35_000;
 const DEFAULT_COMPILE_MEMORY_MB = 512;
 export const COMPILE_TIME_LIMIT_MS = 30_000;
 
@@ -279,7 +281,8 @@ export function submissionRunLimits(spec: SubmissionSpec, ceilings: Limits = MAX
   const casesWallMs = spec.cases.reduce((sum, c) => sum + caseWallMs(c.timeLimitMs + startup) + 200, 0);
   const compileMs = spec.toolchain.compile === undefined ? 0 : COMPILE_TIME_LIMIT_MS;
   const checkerMs = spec.compare.mode === "checker" ? spec.cases.length * 10_000 : 0;
-  const wallMs = RUNNER_WALL_MS + compileMs + casesWallMs + checkerMs;
+  const reviewMs = spec.llmReview === undefined ? 0 : LLM_REVIEW_WALL_MS;
+  const wallMs = RUNNER_WALL_MS + compileMs + casesWallMs + checkerMs + reviewMs;
   const cpuMs = 10_000 + compileMs + spec.cases.reduce((s, c) => s + c.timeLimitMs + startup + 1000, 0);
   const limits: Limits = {
     cpuSeconds: Math.ceil(cpuMs / 1000),
