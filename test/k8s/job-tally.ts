@@ -13,7 +13,7 @@
  *   terminating.
  */
 
-import { Watch, type KubeConfig, type V1Job } from "@kubernetes/client-node";
+import { BatchV1Api, Watch, type KubeConfig, type V1Job } from "@kubernetes/client-node";
 
 const hasCondition = (job: V1Job, types: readonly string[]): boolean =>
   (job.status?.conditions ?? []).some((c) => c.status === "True" && types.includes(c.type));
@@ -49,7 +49,9 @@ export interface JobTally {
   readonly maxLive: number;
   /** Called with each Job the moment its creation is seen. */
   onAdded: ((job: V1Job) => void) | null;
-  /** Set when the watch ended by itself (the tally is then incomplete). */
+  /** Times the watch ended by itself and was resumed. */
+  reconnects: number;
+  /** Set when the watch could not go on (the tally is then incomplete). */
   readonly ended: Error | null;
   stop(): void;
 }
@@ -63,6 +65,7 @@ export async function tallyJobs(kc: KubeConfig, namespace: string): Promise<JobT
   let maxLive = 0;
   let ended: Error | null = null;
   let stopped = false;
+  let resourceVersion = "";
   const current = () => [...present].map((name) => jobs.get(name)).filter((j) => j !== undefined);
   const tally: JobTally = {
     jobs,
@@ -78,6 +81,7 @@ export async function tallyJobs(kc: KubeConfig, namespace: string): Promise<JobT
       return maxLive;
     },
     onAdded: null,
+    reconnects: 0,
     get ended() {
       return ended;
     },
@@ -86,35 +90,63 @@ export async function tallyJobs(kc: KubeConfig, namespace: string): Promise<JobT
       controller.abort();
     },
   };
-  const controller = await new Watch(kc).watch(
-    `/apis/batch/v1/namespaces/${namespace}/jobs`,
-    {},
-    (type, object) => {
-      // The watch hands over parsed JSON of the watched kind.
-      const job = object as V1Job;
-      const name = job.metadata?.name;
-      if (name === undefined) return;
-      if (type === "ADDED" && !jobs.has(name)) tally.onAdded?.(job);
-      if (type === "ADDED" || type === "MODIFIED") {
-        jobs.set(name, job);
-        present.add(name);
-      } else if (type === "DELETED") {
-        jobs.set(name, job);
-        present.delete(name);
-        deleted.add(name);
-      }
-      const now = current();
-      const unfinished = now.filter((j) => !jobFinished(j));
-      if (unfinished.length > maxUnfinished) {
-        maxUnfinished = unfinished.length;
-        atMaxUnfinished = unfinished.filter((j) => !jobLive(j)).map(describeJob);
-      }
-      maxLive = Math.max(maxLive, now.filter(jobLive).length);
-    },
-    (err: unknown) => {
-      if (stopped) return;
-      ended = err instanceof Error ? err : new Error(`the Job watch of ${namespace} ended`);
-    },
-  );
+  const onEvent = (type: string, object: unknown): void => {
+    // The watch hands over parsed JSON of the watched kind.
+    const job = object as V1Job;
+    resourceVersion = job.metadata?.resourceVersion ?? resourceVersion;
+    if (type === "BOOKMARK") return;
+    const name = job.metadata?.name;
+    if (name === undefined) return;
+    if (type === "ADDED" && !jobs.has(name)) tally.onAdded?.(job);
+    if (type === "ADDED" || type === "MODIFIED") {
+      jobs.set(name, job);
+      present.add(name);
+    } else if (type === "DELETED") {
+      jobs.set(name, job);
+      present.delete(name);
+      deleted.add(name);
+    }
+    const now = current();
+    const unfinished = now.filter((j) => !jobFinished(j));
+    if (unfinished.length > maxUnfinished) {
+      maxUnfinished = unfinished.length;
+      atMaxUnfinished = unfinished.filter((j) => !jobLive(j)).map(describeJob);
+    }
+    maxLive = Math.max(maxLive, now.filter(jobLive).length);
+  };
+  // The namespace's Jobs before the watch, and the resourceVersion to watch from.
+  const list = await kc.makeApiClient(BatchV1Api).listNamespacedJob({ namespace });
+  for (const job of list.items) onEvent("ADDED", job);
+  resourceVersion = list.metadata?.resourceVersion ?? "";
+  let controller: AbortController = new AbortController();
+  // A watch that ends (client-node cuts one silent for 30 s) resumes where it stopped, so no event
+  // is lost; only a resourceVersion too old to resume from (410) leaves the tally incomplete.
+  const watch = async (): Promise<void> => {
+    controller = await new Watch(kc).watch(
+      `/apis/batch/v1/namespaces/${namespace}/jobs`,
+      { resourceVersion, allowWatchBookmarks: true },
+      (type, object) => {
+        if (type === "ERROR") {
+          const status = object as { code?: number; message?: string };
+          ended = new Error(`the Job watch of ${namespace} failed: ${status.code} ${status.message}`);
+          stopped = true;
+          return;
+        }
+        onEvent(type, object);
+      },
+      (err: unknown) => {
+        if (stopped) return;
+        tally.reconnects++;
+        if (tally.reconnects > 100) {
+          ended = err instanceof Error ? err : new Error(`the Job watch of ${namespace} kept ending`);
+          return;
+        }
+        watch().catch((e: unknown) => {
+          ended = e instanceof Error ? e : new Error(String(e));
+        });
+      },
+    );
+  };
+  await watch();
   return tally;
 }

@@ -8,7 +8,7 @@
 // A second test kills it in the middle of a launch (todo: that fails the run today).
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { V1Job, V1Pod } from "@kubernetes/client-node";
+import { KubeConfig, type RequestContext, type V1Job, type V1Pod } from "@kubernetes/client-node";
 import pino from "pino";
 import { DEFAULT_RETRY_POLICY, type RunState } from "../../src/core/run-state.ts";
 import { GANTRY_ANNOTATIONS, GANTRY_LABELS } from "../../src/core/kubernetes-objects.ts";
@@ -29,6 +29,18 @@ import { spec } from "./kubernetes-executor-helpers.ts";
 import { describeJob, jobFinished, tallyJobs } from "./job-tally.ts";
 
 const RUNS = 4;
+
+/** Notes when it signs a request that writes (client-node signs every request it sends). */
+class WriteNotingKubeConfig extends KubeConfig {
+  readonly writes: { at: number; what: string }[] = [];
+
+  override async applySecurityAuthentication(context: RequestContext): Promise<void> {
+    const method = String(context.getHttpMethod());
+    if (method !== "GET")
+      this.writes.push({ at: Date.now(), what: `${method} ${new URL(context.getUrl()).pathname}` });
+    await super.applySecurityAuthentication(context);
+  }
+}
 
 async function states(store: Store, ids: string[]): Promise<string> {
   const out: string[] = [];
@@ -155,7 +167,10 @@ test(
     );
     await api.start();
     await waitFor("every run succeeded", () => allIn(store, ids, "succeeded"), { timeoutMs: 30_000 });
-    t.diagnostic(`first outage ${firstBack - firstKill} ms; informer restarts: ${JSON.stringify(restarts)}`);
+    const count = (what: string) => restarts.filter((w) => w === what).length;
+    t.diagnostic(
+      `first outage ${firstBack - firstKill} ms; informer restarts: jobs ${count("jobs")}, pods ${count("pods")}`,
+    );
 
     for (const id of ids) {
       const events = await store.listRunEvents(id);
@@ -173,8 +188,8 @@ test(
       assert.match(lines.at(-1)?.text ?? "", /^\[gantry\] succeeded: exit_code 0/, id);
     }
     // Both informers lost their watch in each outage and were restarted by RestartingInformer.
-    assert.ok(restarts.filter((w) => w === "jobs").length >= 2, `jobs restarts: ${JSON.stringify(restarts)}`);
-    assert.ok(restarts.filter((w) => w === "pods").length >= 2, `pods restarts: ${JSON.stringify(restarts)}`);
+    assert.ok(count("jobs") >= 2, `the Job informer restarted ${count("jobs")} times`);
+    assert.ok(count("pods") >= 2, `the pod informer restarted ${count("pods")} times`);
   },
 );
 
@@ -198,6 +213,8 @@ test(
     const tally = await tallyJobs(kc, ns.name);
     t.after(() => tally.stop());
     const logger = pino({ level: process.env.GANTRY_TEST_LOG ?? "silent" });
+    const noting = new WriteNotingKubeConfig();
+    noting.loadFromString(api.kc.exportConfig());
     const dispatcher = new Dispatcher({
       store,
       logger,
@@ -207,7 +224,7 @@ test(
       pollIntervalMs: 200,
     });
     const executor = new KubernetesExecutor({
-      kubeConfig: api.kc,
+      kubeConfig: noting,
       sink: dispatcher.recorder,
       runConfig: {
         namespace: ns.name,
@@ -216,7 +233,14 @@ test(
         runAsUser: 65532,
         apiUrl: "",
       },
-      podAnnotations: () => ({ [A.runDuration]: "3s" }),
+      // The pod starts only after the launch has failed: an attempt whose launch fails after
+      // its log is followed leaks the follower (launch() forgets it without halting it), and a
+      // followed fake log never ends, which would keep this test process alive.
+      podAnnotations: () => ({ [A.startDelay]: "10s", [A.runDuration]: "3s" }),
+      // One request a second: the Secret's request waits a second after the Job's, so the kill
+      // (the moment the test sees the Job) lands between them.
+      qps: 1,
+      burst: 1,
       watchRetryBaseMs: 200,
       watchRetryMaxMs: 1000,
       logger,
@@ -228,7 +252,11 @@ test(
       await executor.shutdown();
     });
 
-    tally.onAdded = () => void api.kill();
+    let killedAt = Number.POSITIVE_INFINITY;
+    tally.onAdded = () => {
+      killedAt = Date.now();
+      void api.kill();
+    };
     const run = await store.createRun({
       kind: "job",
       owner: "alice",
@@ -239,6 +267,14 @@ test(
     dispatcher.nudge();
     await waitFor("the Job", async () => (tally.jobs.size > 0 ? true : undefined));
     await waitFor("the kill", async () => (api.running ? undefined : true));
+    // The API server stays down until the launch has gone on without it: the Secret's request
+    // sent (a restart takes over a second before it listens, so it is refused) or the launch
+    // given up (when the kill cut off the Job's own response).
+    await waitFor("the launch to go on without the API server", async () => {
+      if (noting.writes.some((w) => w.at > killedAt)) return true;
+      const state = (await store.getRun(run.id))?.state;
+      return state === "failed" ? true : undefined;
+    });
     const atKill = await states(store, [run.id]);
     await api.start();
     const done = await waitFor(
@@ -254,7 +290,7 @@ test(
     const history = await states(store, [run.id]);
     const job = [...tally.jobs.values()][0];
     t.diagnostic(
-      `at the kill: ${atKill}; in the end: ${history}; Job ${job === undefined ? "none" : describeJob(job)}`,
+      `at the kill: ${atKill}; writes after it: ${JSON.stringify(noting.writes.filter((w) => w.at > killedAt).map((w) => w.what))}; in the end: ${history}; Job ${job === undefined ? "none" : describeJob(job)}`,
     );
     assert.equal(done.state, "succeeded", history);
     assert.equal(tally.jobs.size, 1, history);

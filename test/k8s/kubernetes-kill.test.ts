@@ -154,6 +154,7 @@ const jobsOf = (tally: JobTally, runId: string): V1Job[] =>
 
 /** The run ended succeeded, once: one Job (of its last attempt), and attempts that never overlap. */
 async function assertRanOnce(gantry: GantryProcess, tally: JobTally, runId: string): Promise<RunEventBody[]> {
+  assert.equal(tally.ended, null, "the test's Job watch ran throughout (else it may have missed Jobs)");
   const run = (await gantry.call("GET", `/v1/runs/${runId}`)).body as { state: string; attempt: number };
   assert.equal(run.state, "succeeded", `${runId}: ${JSON.stringify(run)}`);
   const { events } = (await gantry.call("GET", `/v1/runs/${runId}/events`)).body as {
