@@ -267,21 +267,17 @@ test(
     );
     assert.equal(tally.ended, null, "the test's Job watch ran throughout");
 
-    // kwok starts a pod whatever its Secret; a kubelet would not (the run token is an env
-    // secretKeyRef, optional: false): the pod would wait in CreateContainerConfigError and the
-    // attempt fail after the image-pull grace. The Secret is created after the Job, and adoption
-    // does not make up for one that was never created.
+    // The kill usually lands before the Secret exists, and only the killed process knew the token.
+    // On a kubelet the pod would then wait for its Secret forever, so the restarted executor
+    // deletes such a Job before its pod starts and the run is relaunched as a new attempt
+    // (kubernetes-executor-reconcile.test.ts holds the pod Pending to show it). kwok starts the pod
+    // without its Secret, so here the Job is adopted and runs once.
     const name = jobsOf(tally, hit.runId)[0]?.metadata?.name ?? "";
     const secretNow = await core
       .readNamespacedSecret({ namespace: env.namespace, name })
       .then(() => true)
       .catch(() => false);
     t.diagnostic(`Secret ${name}: at the kill ${hit.secretAtKill}, after the restart ${secretNow}`);
-    await t.test(
-      "the adopted Job has its Secret",
-      { todo: "a kill between creating the Job and its Secret leaves a Job whose pod cannot start" },
-      () => assert.ok(secretNow, `Secret ${env.namespace}/${name} exists`),
-    );
   },
 );
 

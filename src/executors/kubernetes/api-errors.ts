@@ -13,6 +13,23 @@ export function isApiStatus(err: unknown, code: number): boolean {
   return apiStatus(err) === code;
 }
 
+const TRANSIENT_STATUSES: ReadonlySet<number> = new Set([500, 502, 503, 504]);
+
+/**
+ * Trouble worth sending the request again for: no answer at all (connection refused or reset, an
+ * API server restarting: fetch fails with a system or undici error code somewhere in its causes)
+ * or a 500/502/503/504. Other statuses and errors (a bug, a refused spec) are not.
+ */
+export function isTransient(err: unknown): boolean {
+  if (err instanceof ApiException) return TRANSIENT_STATUSES.has(err.code as number);
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; depth++) {
+    const code = (e as Error & { code?: unknown }).code;
+    if (typeof code === "string" && /^(E[A-Z]+|UND_ERR_[A-Z_]+)$/.test(code)) return true;
+    e = (e as Error & { cause?: unknown }).cause;
+  }
+  return false;
+}
+
 interface StatusBody {
   message?: unknown;
   reason?: unknown;

@@ -79,7 +79,7 @@ import {
   type LiveLogOptions,
   type StrayResource,
 } from "../executor.ts";
-import { apiMessage, apiStatus } from "./api-errors.ts";
+import { apiMessage, apiStatus, isTransient } from "./api-errors.ts";
 import { RestartingInformer } from "./informer.ts";
 import { errorMessage, NOOP_LOGGER, type KubernetesExecutorLogger } from "./logger.ts";
 import { checkPermissions } from "./permissions.ts";
@@ -108,6 +108,8 @@ export interface KubernetesExecutorOptions {
    * this process's). 0 or absent: no cap of its own (the dispatcher's run cap still holds).
    */
   maxActiveJobs?: number;
+  /** How long a launch sends its requests again while the API server does not answer, ms. Default 30 s. */
+  launchRetryMs?: number;
   /** Informer restart backoff, ms. Defaults 500 → 30 000. */
   watchRetryBaseMs?: number;
   watchRetryMaxMs?: number;
@@ -191,6 +193,7 @@ export class KubernetesExecutor implements Executor {
   private readonly validate: boolean;
   private readonly limiter: TokenBucket;
   private readonly maxActiveJobs: number;
+  private readonly launchRetryMs: number;
   private readonly batch: BatchV1Api;
   private readonly core: CoreV1Api;
   private readonly attempts = new Map<string, Attempt>();
@@ -215,6 +218,7 @@ export class KubernetesExecutor implements Executor {
     this.validate = options.validate ?? true;
     this.limiter = new TokenBucket(options.qps ?? 50, options.burst ?? 100);
     this.maxActiveJobs = options.maxActiveJobs ?? 0;
+    this.launchRetryMs = options.launchRetryMs ?? 30_000;
     if (!Number.isSafeInteger(this.maxActiveJobs) || this.maxActiveJobs < 0)
       throw new GantryError("GANTRY_ERR_CONFIG", ["maxActiveJobs must be a non-negative integer"]);
     this.batch = this.kc.makeApiClient(BatchV1Api);
@@ -456,11 +460,19 @@ export class KubernetesExecutor implements Executor {
       await a.launching;
     } catch (err) {
       a.launching = null;
+      this.halt(a);
       this.forget(a);
       this.finished.delete(key);
       if (a.createdJob) await this.deleteJob(a.name).catch(() => undefined);
       const status = apiStatus(err);
       const message = apiMessage(err);
+      if (isTransient(err)) {
+        // Not the run's fault: back to the queue. A Job left behind without its Secret is deleted
+        // by the next reconcile (resync adopts it, and drops it as incomplete).
+        throw new GantryError("GANTRY_ERR_EXECUTOR_BUSY", [
+          `the Kubernetes API server did not answer creating Job ${this.namespace}/${a.name}: ${message}`,
+        ]);
+      }
       if (status === 400 || status === 422) {
         this.refuse(request, key, `invalid_spec: ${message}`);
         return;
@@ -496,14 +508,17 @@ export class KubernetesExecutor implements Executor {
   private async createObjects(a: Attempt, rendered: RenderedRun): Promise<void> {
     const namespace = this.namespace;
     let job: V1Job;
-    await this.limiter.take();
+    const deadline = Date.now() + this.launchRetryMs;
     try {
-      job = await this.batch.createNamespacedJob({ namespace, body: asModel<V1Job>(rendered.job) });
+      job = await this.retryTransient(a, deadline, () =>
+        this.batch.createNamespacedJob({ namespace, body: asModel<V1Job>(rendered.job) }),
+      );
       a.createdJob = true;
     } catch (err) {
       if (apiStatus(err) !== 409) throw err;
-      await this.limiter.take();
-      job = await this.batch.readNamespacedJob({ name: a.name, namespace });
+      job = await this.retryTransient(a, deadline, () =>
+        this.batch.readNamespacedJob({ name: a.name, namespace }),
+      );
       const runId = job.metadata?.annotations?.[GANTRY_ANNOTATIONS.runId];
       if (runId !== a.runId || job.metadata?.labels?.[GANTRY_LABELS.attempt] !== String(a.attempt)) {
         throw new GantryError("GANTRY_ERR_EXECUTOR", [
@@ -520,22 +535,49 @@ export class KubernetesExecutor implements Executor {
     if (uid === undefined)
       throw new GantryError("GANTRY_ERR_EXECUTOR", [`Job ${namespace}/${a.name} has no uid`]);
     const owner = { metadata: { name: a.name, uid } };
-    await this.createOwned(ownedBy(rendered.secret, owner), (body) =>
+    await this.createOwned(a, deadline, ownedBy(rendered.secret, owner), (body) =>
       this.core.createNamespacedSecret({ namespace, body: asModel<V1Secret>(body) }),
     );
     if (rendered.configMap !== null) {
-      await this.createOwned(ownedBy(rendered.configMap, owner), (body) =>
+      await this.createOwned(a, deadline, ownedBy(rendered.configMap, owner), (body) =>
         this.core.createNamespacedConfigMap({ namespace, body: asModel<V1ConfigMap>(body) }),
       );
     }
   }
 
-  private async createOwned(obj: KubeObject, create: (obj: KubeObject) => Promise<unknown>): Promise<void> {
-    await this.limiter.take();
+  private async createOwned(
+    a: Attempt,
+    deadline: number,
+    obj: KubeObject,
+    create: (obj: KubeObject) => Promise<unknown>,
+  ): Promise<void> {
     try {
-      await create(obj);
+      await this.retryTransient(a, deadline, () => create(obj));
     } catch (err) {
       if (apiStatus(err) !== 409) throw err;
+    }
+  }
+
+  /**
+   * One API request of a launch, sent again after transient trouble (no answer, 500/502/503/504:
+   * an API server restarting) until `deadline`: once the Job exists, giving up would leave it
+   * without its Secret, so the launch waits for the API server rather than fail the run.
+   */
+  private async retryTransient<T>(a: Attempt, deadline: number, send: () => Promise<T>): Promise<T> {
+    let delay = 250;
+    for (;;) {
+      await this.limiter.take();
+      try {
+        return await send();
+      } catch (err) {
+        if (!isTransient(err) || a.stopped || this.closed || Date.now() + delay > deadline) throw err;
+        this.log.warn(
+          { attempt: a.key, err: apiMessage(err), retryInMs: delay },
+          "kubernetes executor: the API server did not answer; sending again",
+        );
+        await new Promise((resolve) => setTimeout(resolve, delay));
+        delay = Math.min(delay * 2, 4000);
+      }
     }
   }
 
