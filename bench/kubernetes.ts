@@ -4,13 +4,19 @@
  * store → dispatcher → KubernetesExecutor, in a process of its own (bench/kubernetes-gantry.ts).
  * The baseline is a loop of `@kubernetes/client-node` calls creating the same rendered objects
  * (`renderRunObjects`: the Job, then its Secret owned by it, as `launch` does) through a
- * `TokenBucket` of the same QPS/burst as the executor's, all at once (as the dispatcher launches).
+ * `TokenBucket` of the same QPS/burst as the executor's, all at once (as the dispatcher launches),
+ * also in a process of its own (bench/kubernetes-plain.ts). This process only submits and watches.
+ *
+ * Order: a few unmeasured runs one at a time warm both up; at QPS 50/100 the baseline, then Gantry;
+ * raised, Gantry, then the baseline (whose last burst need not wait for its pods: the controller
+ * manager creates pods at its default 20 requests/s, which bounds every burst's pods alike).
  *
  * 1. Jobs per second from submit until every Job exists (a watch on Jobs sees it), and each run's
  *    submit → Job p50/p99: at the executor's default QPS 50/burst 100, and raised.
  * 2. Submit → Running p50/p99: Gantry until the store records `running`, the baseline until the
  *    watch sees the pod Running; one run at a time, then a small burst.
- * 3. RSS of the Gantry process: just started, idle after runs, and with N runs in flight.
+ * 3. Memory of the Gantry process (after a full GC): just started, idle after runs, and with N
+ *    runs in flight (Jobs created, pods scheduled, attempts tracked by the executor).
  *
  * Runs in the bursts of 1 and 3 are *held*: their pods are scheduled but stay Pending (kwok start
  * delay 30 min), so Gantry never follows their logs. kwok serves a followed log with one inotify
