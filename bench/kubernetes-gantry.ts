@@ -90,6 +90,9 @@ async function main(): Promise<void> {
     maxActiveRuns: settings.maxActiveRuns,
     maxActivePerOwner: settings.maxActiveRuns,
     publicUrl: "http://gantry.invalid",
+    reconcileIntervalMs: config.reconcileIntervalSeconds * 1000,
+    deleteOrphans: config.deleteOrphans,
+    onReconciled: (report) => metrics.observeReconcile(report),
     onDispatched: (_claimed, seconds) => metrics.dispatchLatency.observe(seconds),
   });
   const kubeConfig = new KubeConfig();
@@ -109,7 +112,8 @@ async function main(): Promise<void> {
     podAnnotations: (r) => benchPodAnnotations(r.spec.env),
     logger,
   });
-  await executor.start();
+  // As startGantry: access checked first, the executor started by the dispatcher once it leads.
+  await executor.checkAccess();
   await dispatcher.start(executor);
   const watcher = new RunWatcher(store);
   await watcher.start();
