@@ -14,12 +14,10 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { createClient } from "@redis/client";
-import pino from "pino";
 import { GANTRY_LABELS, RUN_TOKEN_KEY, jobName } from "../../src/core/kubernetes-objects.ts";
-import { KubernetesExecutor } from "../../src/executors/kubernetes/kubernetes-executor.ts";
 import { withCloudemyRunner } from "../../src/server/cloudemy-runner.ts";
 import { loadServerConfig } from "../../src/server/config.ts";
-import { Dispatcher } from "../../src/server/dispatcher.ts";
+import type { Dispatcher } from "../../src/server/dispatcher.ts";
 import { REDIS_SERVER_BINARY, RedisServer, freePort } from "../helpers/redis-server.ts";
 import { startTestGantry, type TestGantry } from "../helpers/test-gantry.ts";
 import {
@@ -29,6 +27,7 @@ import {
   useTestCluster,
   waitFor,
 } from "./harness.ts";
+import { assembleGantry, enforceRestrictedPodSecurity, testLogger } from "./kubernetes-executor-helpers.ts";
 
 /** Gantry's API as pods would reach it; the fake pods reach nothing. */
 const PODS_API_URL = "http://gantry.gantry.svc.cluster.local:8080";
@@ -58,20 +57,7 @@ if (REDIS_SERVER_BINARY === undefined) {
     before(async () => {
       ({ kc } = await useTestCluster());
       namespace = await createTestNamespace(kc, "cloudemy");
-      const labelled = await kubeRequest(kc, {
-        method: "PATCH",
-        path: `/api/v1/namespaces/${namespace.name}`,
-        contentType: "application/merge-patch+json",
-        body: JSON.stringify({
-          metadata: {
-            labels: {
-              "pod-security.kubernetes.io/enforce": "restricted",
-              "pod-security.kubernetes.io/enforce-version": "latest",
-            },
-          },
-        }),
-      });
-      assert.equal(labelled.status, 200, labelled.body);
+      await enforceRestrictedPodSecurity(kc, namespace.name);
       redisDir = await mkdtemp(join(tmpdir(), "gantry-redis-"));
       redis = new RedisServer(await freePort(), redisDir);
       await redis.start();
@@ -94,29 +80,19 @@ if (REDIS_SERVER_BINARY === undefined) {
       t = await startTestGantry("pglite", { roles: { api: true, dispatcher: false }, cloudemy });
       alice = await t.createToken("submitter", "alice");
       // … and the dispatcher role on the same store, with the executor gantry-server.ts builds.
-      const logger = pino({ level: process.env.GANTRY_TEST_LOG ?? "silent" });
-      dispatcher = new Dispatcher({
+      const logger = testLogger();
+      const gantry = assembleGantry({
+        kc,
+        namespace: namespace.name,
         store: t.gantry.store,
         logger,
-        maxActiveRuns: 10,
-        maxActivePerOwner: 10,
-        publicUrl: PODS_API_URL,
-        pollIntervalMs: 100,
+        dispatcher: { publicUrl: PODS_API_URL, pollIntervalMs: 100 },
+        runConfig: { defaultImage: "registry.invalid/gantry-job:test", apiUrl: PODS_API_URL },
+        executor: { podAnnotations: () => ({ [A.runDuration]: "8s" }) },
       });
-      const kubernetes = new KubernetesExecutor({
-        kubeConfig: kc,
-        sink: dispatcher.recorder,
-        runConfig: {
-          namespace: namespace.name,
-          defaultImage: "registry.invalid/gantry-job:test",
-          ttlSecondsAfterFinished: 600,
-          runAsUser: 65532,
-          apiUrl: PODS_API_URL,
-        },
-        podAnnotations: () => ({ [A.runDuration]: "8s" }),
-        logger,
-      });
-      executor = withCloudemyRunner(kubernetes, cloudemy, logger);
+      dispatcher = gantry.dispatcher;
+      // Started and stopped through the wrapper, as gantry-server.ts does.
+      executor = withCloudemyRunner(gantry.executor, cloudemy, logger);
       await executor.start();
       await dispatcher.start(executor);
     });

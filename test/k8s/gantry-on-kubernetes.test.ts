@@ -4,10 +4,6 @@
 import assert from "node:assert/strict";
 import { test, type TestContext } from "node:test";
 import { BatchV1Api, CoreV1Api } from "@kubernetes/client-node";
-import pino from "pino";
-import { DEFAULT_RETRY_POLICY } from "../../src/core/run-state.ts";
-import { KubernetesExecutor } from "../../src/executors/kubernetes/kubernetes-executor.ts";
-import { Dispatcher } from "../../src/server/dispatcher.ts";
 import { openStore } from "../../src/store/open-store.ts";
 import type { Store } from "../../src/store/store.ts";
 import type { RunState } from "../../src/core/run-state.ts";
@@ -18,13 +14,7 @@ import {
   waitFor,
   writePodLog,
 } from "./harness.ts";
-import { spec } from "./kubernetes-executor-helpers.ts";
-
-interface Gantry {
-  dispatcher: Dispatcher;
-  executor: KubernetesExecutor;
-  stop(): Promise<void>;
-}
+import { startDispatchingGantry, submitJob, testLogger } from "./kubernetes-executor-helpers.ts";
 
 async function setUp(t: TestContext, prefix: string, annotations: Record<string, string>) {
   const { kc } = await useTestCluster();
@@ -32,52 +22,18 @@ async function setUp(t: TestContext, prefix: string, annotations: Record<string,
   t.after(() => ns.cleanup());
   const store = await openStore();
   t.after(() => store.close());
-  const logger = pino({ level: process.env.GANTRY_TEST_LOG ?? "silent" });
-  const running: Gantry[] = [];
-  t.after(async () => {
-    for (const g of running) await g.stop();
-  });
+  const logger = testLogger();
   /** Dispatcher + executor as gantry-server assembles them (executor started first). */
-  const startGantry = async (): Promise<Gantry> => {
-    const dispatcher = new Dispatcher({
+  const startGantry = () =>
+    startDispatchingGantry(t, {
+      kc,
+      namespace: ns.name,
       store,
       logger,
-      maxActiveRuns: 10,
-      maxActivePerOwner: 10,
-      publicUrl: "http://gantry.invalid",
-      pollIntervalMs: 200,
+      executor: { podAnnotations: () => annotations },
+      executorFirst: true,
     });
-    const executor = new KubernetesExecutor({
-      kubeConfig: kc,
-      sink: dispatcher.recorder,
-      runConfig: {
-        namespace: ns.name,
-        defaultImage: "registry.invalid/gantry-runner:test",
-        ttlSecondsAfterFinished: 600,
-        runAsUser: 65532,
-        apiUrl: "",
-      },
-      podAnnotations: () => annotations,
-      logger,
-    });
-    await executor.start();
-    await dispatcher.start(executor);
-    let stopped = false;
-    const g: Gantry = {
-      dispatcher,
-      executor,
-      async stop() {
-        if (stopped) return;
-        stopped = true;
-        await dispatcher.stop();
-        await executor.shutdown();
-      },
-    };
-    running.push(g);
-    return g;
-  };
-  const submit = () =>
-    store.createRun({ kind: "job", owner: "alice", spec: spec(), priority: 0, retry: DEFAULT_RETRY_POLICY });
+  const submit = () => submitJob(store);
   return { kc, namespace: ns.name, store, startGantry, submit };
 }
 

@@ -5,10 +5,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { CoreV1Api } from "@kubernetes/client-node";
-import pino from "pino";
-import { DEFAULT_RETRY_POLICY } from "../../src/core/run-state.ts";
-import { KubernetesExecutor } from "../../src/executors/kubernetes/kubernetes-executor.ts";
-import { Dispatcher } from "../../src/server/dispatcher.ts";
 import { openStore } from "../../src/store/open-store.ts";
 import { createTestDatabase, testBackends } from "../helpers/test-databases.ts";
 import { startTestGantry } from "../helpers/test-gantry.ts";
@@ -19,7 +15,7 @@ import {
   waitFor,
   writePodLog,
 } from "./harness.ts";
-import { spec } from "./kubernetes-executor-helpers.ts";
+import { spec, startDispatchingGantry, submitJob } from "./kubernetes-executor-helpers.ts";
 
 test(
   "a standby gantry up leaves the leader's Jobs alone, then takes them over",
@@ -37,47 +33,18 @@ test(
     const databaseUrl = db.databaseUrl ?? "";
     const store = await openStore({ databaseUrl });
     t.after(() => store.close());
-    const logger = pino({ level: process.env.GANTRY_TEST_LOG ?? "silent" });
 
     // The leader, assembled as gantry-server does, with fake pods that run for a while.
-    const dispatcher = new Dispatcher({
+    const leader = await startDispatchingGantry(t, {
+      kc,
+      namespace: ns.name,
       store,
-      logger,
-      maxActiveRuns: 4,
-      maxActivePerOwner: 4,
-      publicUrl: "http://gantry.invalid",
-      pollIntervalMs: 200,
+      dispatcher: { maxActiveRuns: 4, maxActivePerOwner: 4 },
+      runConfig: { defaultImage: "registry.invalid/gantry-job:test" },
+      executor: { podAnnotations: () => ({ [A.runDuration]: "40s" }) },
     });
-    const executor = new KubernetesExecutor({
-      kubeConfig: kc,
-      sink: dispatcher.recorder,
-      runConfig: {
-        namespace: ns.name,
-        defaultImage: "registry.invalid/gantry-job:test",
-        ttlSecondsAfterFinished: 600,
-        runAsUser: 65532,
-        apiUrl: "",
-      },
-      podAnnotations: () => ({ [A.runDuration]: "40s" }),
-      logger,
-    });
-    let leaderUp = true;
-    const stopLeader = async () => {
-      if (!leaderUp) return;
-      leaderUp = false;
-      await dispatcher.stop();
-      await executor.shutdown();
-    };
-    t.after(stopLeader);
-    await dispatcher.start(executor);
 
-    const run = await store.createRun({
-      kind: "job",
-      owner: "alice",
-      spec: spec({}, { wallSeconds: 120 }),
-      priority: 0,
-      retry: DEFAULT_RETRY_POLICY,
-    });
+    const run = await submitJob(store, { spec: spec({}, { wallSeconds: 120 }) });
     await waitFor("the run to be running", async () =>
       (await store.getRun(run.id))?.state === "running" ? true : undefined,
     );
@@ -122,7 +89,7 @@ test(
     );
 
     // The leader goes; within its standby poll the second takes over and sees the run to its end.
-    await stopLeader();
+    await leader.stop();
     const done = await waitFor(
       "the standby to take over and record the run's end",
       async () => {

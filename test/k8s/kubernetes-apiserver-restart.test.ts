@@ -9,12 +9,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { KubeConfig, type RequestContext, type V1Job, type V1Pod } from "@kubernetes/client-node";
-import pino from "pino";
-import { DEFAULT_RETRY_POLICY, type RunState } from "../../src/core/run-state.ts";
+import type { RunState } from "../../src/core/run-state.ts";
 import { GANTRY_ANNOTATIONS, GANTRY_LABELS } from "../../src/core/kubernetes-objects.ts";
-import { KubernetesExecutor } from "../../src/executors/kubernetes/kubernetes-executor.ts";
 import type { KubernetesExecutorLogger } from "../../src/executors/kubernetes/logger.ts";
-import { Dispatcher } from "../../src/server/dispatcher.ts";
 import { openStore } from "../../src/store/open-store.ts";
 import type { Store } from "../../src/store/store.ts";
 import { startExtraApiServer } from "./apiserver.ts";
@@ -25,7 +22,7 @@ import {
   useTestCluster,
   waitFor,
 } from "./harness.ts";
-import { spec } from "./kubernetes-executor-helpers.ts";
+import { startDispatchingGantry, submitJob, testLogger } from "./kubernetes-executor-helpers.ts";
 import { describeJob, jobFinished, tallyJobs } from "./job-tally.ts";
 
 const RUNS = 4;
@@ -74,7 +71,7 @@ test(
     t.after(() => jobs.stop());
 
     const restarts: string[] = [];
-    const base = pino({ level: process.env.GANTRY_TEST_LOG ?? "silent" });
+    const base = testLogger();
     const logger: KubernetesExecutorLogger = {
       info: (obj, msg) => base.info(obj, msg),
       warn(obj, msg) {
@@ -85,48 +82,26 @@ test(
       error: (obj, msg) => base.error(obj, msg),
     };
     let launched = 0;
-    const dispatcher = new Dispatcher({
+    const { dispatcher } = await startDispatchingGantry(t, {
+      kc: api.kc,
+      namespace: ns.name,
       store,
       logger: base,
-      maxActiveRuns: 10,
-      maxActivePerOwner: 10,
-      publicUrl: "http://gantry.invalid",
-      pollIntervalMs: 200,
-      onDispatched: () => launched++,
-    });
-    const executor = new KubernetesExecutor({
-      kubeConfig: api.kc,
-      sink: dispatcher.recorder,
-      runConfig: {
-        namespace: ns.name,
-        defaultImage: "registry.invalid/gantry-runner:test",
-        ttlSecondsAfterFinished: 600,
-        runAsUser: 65532,
-        apiUrl: "",
+      dispatcher: { onDispatched: () => launched++ },
+      executor: {
+        // Each phase outlasts an outage (a restart takes a few seconds): the test restarts the API
+        // server once the cluster has moved on, and Gantry must still see the state it moved to.
+        podAnnotations: () => ({ [A.startDelay]: "6s", [A.runDuration]: "20s" }),
+        watchRetryBaseMs: 200,
+        watchRetryMaxMs: 1000,
+        logger,
       },
-      // Each phase outlasts an outage (a restart takes a few seconds): the test restarts the API
-      // server once the cluster has moved on, and Gantry must still see the state it moved to.
-      podAnnotations: () => ({ [A.startDelay]: "6s", [A.runDuration]: "20s" }),
-      watchRetryBaseMs: 200,
-      watchRetryMaxMs: 1000,
-      logger,
-    });
-    await executor.start();
-    await dispatcher.start(executor);
-    t.after(async () => {
-      await dispatcher.stop();
-      await executor.shutdown();
+      executorFirst: true,
     });
 
     const ids: string[] = [];
     for (let i = 0; i < RUNS; i++) {
-      const run = await store.createRun({
-        kind: "job",
-        owner: "alice",
-        spec: spec(),
-        priority: 0,
-        retry: DEFAULT_RETRY_POLICY,
-      });
+      const run = await submitJob(store);
       ids.push(run.id);
     }
     dispatcher.nudge();
@@ -210,44 +185,25 @@ test(
     t.after(() => store.close());
     const tally = await tallyJobs(kc, ns.name);
     t.after(() => tally.stop());
-    const logger = pino({ level: process.env.GANTRY_TEST_LOG ?? "silent" });
     const noting = new WriteNotingKubeConfig();
     noting.loadFromString(api.kc.exportConfig());
-    const dispatcher = new Dispatcher({
+    const { dispatcher } = await startDispatchingGantry(t, {
+      kc: noting,
+      namespace: ns.name,
       store,
-      logger,
-      maxActiveRuns: 10,
-      maxActivePerOwner: 10,
-      publicUrl: "http://gantry.invalid",
-      pollIntervalMs: 200,
-    });
-    const executor = new KubernetesExecutor({
-      kubeConfig: noting,
-      sink: dispatcher.recorder,
-      runConfig: {
-        namespace: ns.name,
-        defaultImage: "registry.invalid/gantry-runner:test",
-        ttlSecondsAfterFinished: 600,
-        runAsUser: 65532,
-        apiUrl: "",
+      executor: {
+        // The pod starts only after the launch has failed: an attempt whose launch fails after
+        // its log is followed leaks the follower (launch() forgets it without halting it), and a
+        // followed fake log never ends, which would keep this test process alive.
+        podAnnotations: () => ({ [A.startDelay]: "10s", [A.runDuration]: "3s" }),
+        // One request a second: the Secret's request waits a second after the Job's, so the kill
+        // (the moment the test sees the Job) lands between them.
+        qps: 1,
+        burst: 1,
+        watchRetryBaseMs: 200,
+        watchRetryMaxMs: 1000,
       },
-      // The pod starts only after the launch has failed: an attempt whose launch fails after
-      // its log is followed leaks the follower (launch() forgets it without halting it), and a
-      // followed fake log never ends, which would keep this test process alive.
-      podAnnotations: () => ({ [A.startDelay]: "10s", [A.runDuration]: "3s" }),
-      // One request a second: the Secret's request waits a second after the Job's, so the kill
-      // (the moment the test sees the Job) lands between them.
-      qps: 1,
-      burst: 1,
-      watchRetryBaseMs: 200,
-      watchRetryMaxMs: 1000,
-      logger,
-    });
-    await executor.start();
-    await dispatcher.start(executor);
-    t.after(async () => {
-      await dispatcher.stop();
-      await executor.shutdown();
+      executorFirst: true,
     });
 
     let killedAt = Number.POSITIVE_INFINITY;
@@ -255,13 +211,7 @@ test(
       killedAt = Date.now();
       void api.kill();
     };
-    const run = await store.createRun({
-      kind: "job",
-      owner: "alice",
-      spec: spec(),
-      priority: 0,
-      retry: DEFAULT_RETRY_POLICY,
-    });
+    const run = await submitJob(store);
     dispatcher.nudge();
     await waitFor("the Job", async () => (tally.jobs.size > 0 ? true : undefined));
     await waitFor("the kill", async () => (api.running ? undefined : true));

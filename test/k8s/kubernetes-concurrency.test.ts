@@ -7,14 +7,10 @@
 // the cap until the Job controller marks it Complete (55 were measured before it did).
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import pino from "pino";
-import { DEFAULT_RETRY_POLICY } from "../../src/core/run-state.ts";
 import { GANTRY_ANNOTATIONS } from "../../src/core/kubernetes-objects.ts";
-import { KubernetesExecutor } from "../../src/executors/kubernetes/kubernetes-executor.ts";
-import { Dispatcher } from "../../src/server/dispatcher.ts";
 import { openStore } from "../../src/store/open-store.ts";
 import { TEST_ANNOTATIONS as A, createTestNamespace, useTestCluster, waitFor } from "./harness.ts";
-import { spec } from "./kubernetes-executor-helpers.ts";
+import { startDispatchingGantry, submitJob } from "./kubernetes-executor-helpers.ts";
 import { tallyJobs } from "./job-tally.ts";
 
 const RUNS = 200;
@@ -32,47 +28,19 @@ test(
     const tally = await tallyJobs(kc, ns.name);
     t.after(() => tally.stop());
 
-    const logger = pino({ level: process.env.GANTRY_TEST_LOG ?? "silent" });
-    const dispatcher = new Dispatcher({
+    const { dispatcher, executor } = await startDispatchingGantry(t, {
+      kc,
+      namespace: ns.name,
       store,
-      logger,
-      maxActiveRuns: CAP,
-      maxActivePerOwner: CAP,
-      publicUrl: "http://gantry.invalid",
-      pollIntervalMs: 200,
-    });
-    const executor = new KubernetesExecutor({
-      kubeConfig: kc,
-      sink: dispatcher.recorder,
-      runConfig: {
-        namespace: ns.name,
-        defaultImage: "registry.invalid/gantry-runner:test",
-        ttlSecondsAfterFinished: 600,
-        runAsUser: 65532,
-        apiUrl: "",
-      },
+      dispatcher: { maxActiveRuns: CAP, maxActivePerOwner: CAP },
       // Short, but long enough that the first 50 are still running when the cap is reached.
-      podAnnotations: () => ({ [A.runDuration]: "2s" }),
-      logger,
+      executor: { podAnnotations: () => ({ [A.runDuration]: "2s" }) },
+      start: false,
     });
     await executor.start();
-    t.after(async () => {
-      await dispatcher.stop();
-      await executor.shutdown();
-    });
 
     const runs = [];
-    for (let i = 0; i < RUNS; i++) {
-      runs.push(
-        await store.createRun({
-          kind: "job",
-          owner: "alice",
-          spec: spec(),
-          priority: 0,
-          retry: DEFAULT_RETRY_POLICY,
-        }),
-      );
-    }
+    for (let i = 0; i < RUNS; i++) runs.push(await submitJob(store));
     const startedAt = Date.now();
     await dispatcher.start(executor);
 

@@ -6,14 +6,21 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { test } from "node:test";
 import { BatchV1Api, type V1Job } from "@kubernetes/client-node";
-import pino from "pino";
 import { isGantryError } from "../../src/core/errors.ts";
 import { jobName, renderRunObjects } from "../../src/core/kubernetes-objects.ts";
-import { DEFAULT_RETRY_POLICY } from "../../src/core/run-state.ts";
-import { Dispatcher } from "../../src/server/dispatcher.ts";
+import type { Dispatcher } from "../../src/server/dispatcher.ts";
 import { openStore } from "../../src/store/open-store.ts";
 import { TEST_ANNOTATIONS as A, waitFor } from "./harness.ts";
-import { executorFixture, request, spec, type ExecutorFixture } from "./kubernetes-executor-helpers.ts";
+import {
+  claimDirectly,
+  executorFixture,
+  request,
+  spec,
+  startDispatchingGantry,
+  submitJob,
+  testLogger,
+  type ExecutorFixture,
+} from "./kubernetes-executor-helpers.ts";
 
 /** Creates a Gantry Job behind the executor's back, as another Gantry sharing the namespace would. */
 async function createForeignJob(
@@ -124,23 +131,12 @@ test("the reconciler stops attempts of ended runs, reports orphans, and deletes 
   await f.executor.start();
   const store = await openStore();
   t.after(() => store.close());
-  const logger = pino({ level: process.env.GANTRY_TEST_LOG ?? "silent" });
+  const logger = testLogger();
 
   // Jobs left from before a restart: one of a run this store has (and that has since been
   // cancelled), one of a run it never had.
-  const created = await store.createRun({
-    kind: "job",
-    owner: "alice",
-    spec: spec(),
-    priority: 0,
-    retry: DEFAULT_RETRY_POLICY,
-  });
-  const [claimed] = await store.claimQueuedRuns({
-    batch: 1,
-    maxActive: 10,
-    maxActivePerOwner: 10,
-    executor: "kubernetes",
-  });
+  const created = await submitJob(store);
+  const claimed = await claimDirectly(store);
   assert.ok(claimed !== undefined && claimed.run.id === created.id);
   const endedRun = request(spec(), created.id, claimed.run.attempt);
   f.annotations.set(endedRun.runId, { [A.runDuration]: "1h" });
@@ -158,23 +154,21 @@ test("the reconciler stops attempts of ended runs, reports orphans, and deletes 
   await f.executor.shutdown();
 
   const reports: Awaited<ReturnType<Dispatcher["reconcile"]>>[] = [];
-  const startGantry = async (deleteOrphans: boolean) => {
-    const dispatcher = new Dispatcher({
+  const startGantry = (deleteOrphans: boolean) =>
+    startDispatchingGantry(t, {
+      kc: f.kc,
+      namespace: f.namespace,
       store,
       logger,
-      maxActiveRuns: 10,
-      maxActivePerOwner: 10,
-      publicUrl: "http://gantry.invalid",
-      reconcileIntervalMs: 0,
-      deleteOrphans,
-      onReconciled: (r) => reports.push(r),
+      dispatcher: {
+        pollIntervalMs: undefined, // the dispatcher's own
+        reconcileIntervalMs: 0,
+        deleteOrphans,
+        onReconciled: (r) => reports.push(r),
+      },
+      createExecutor: (sink) => f.another({ sink }),
+      executorFirst: true,
     });
-    const executor = f.another({ sink: dispatcher.recorder });
-    await executor.start();
-    await dispatcher.start(executor);
-    t.after(() => dispatcher.stop());
-    return { dispatcher, executor };
-  };
 
   // Reporting only: the ended run's Job is stopped (the run wants no more of it), the unknown one stays.
   const first = await startGantry(false);
@@ -189,8 +183,7 @@ test("the reconciler stops attempts of ended runs, reports orphans, and deletes 
   assert.ok(await f.jobExists(unknown.runId), "an orphan is only reported by default");
   const again = await first.dispatcher.reconcile();
   assert.deepEqual(again.orphans, atStart.orphans, "still reported while it exists");
-  await first.dispatcher.stop();
-  await first.executor.shutdown();
+  await first.stop();
 
   // Told to delete: the orphan's Job goes.
   const second = await startGantry(true);
@@ -208,32 +201,19 @@ test("a Job another process of this Gantry launched is taken up, not relaunched,
   const f = await executorFixture(t, "kx-resync");
   const store = await openStore();
   t.after(() => store.close());
-  const logger = pino({ level: process.env.GANTRY_TEST_LOG ?? "silent" });
-  const dispatcher = new Dispatcher({
+  const { dispatcher, executor } = await startDispatchingGantry(t, {
+    kc: f.kc,
+    namespace: f.namespace,
     store,
-    logger,
-    maxActiveRuns: 10,
-    maxActivePerOwner: 10,
-    publicUrl: "http://gantry.invalid",
-    reconcileIntervalMs: 0,
+    dispatcher: { pollIntervalMs: undefined, reconcileIntervalMs: 0 }, // the dispatcher's own poll
+    createExecutor: (sink) => f.another({ sink }),
+    start: false,
   });
-  const executor = f.another({ sink: dispatcher.recorder });
   await executor.start();
 
   // The previous leader claimed a run and created its Job after this executor had started.
-  const created = await store.createRun({
-    kind: "job",
-    owner: "alice",
-    spec: spec(),
-    priority: 0,
-    retry: DEFAULT_RETRY_POLICY,
-  });
-  const [claimed] = await store.claimQueuedRuns({
-    batch: 1,
-    maxActive: 10,
-    maxActivePerOwner: 10,
-    executor: "kubernetes",
-  });
+  const created = await submitJob(store);
+  const claimed = await claimDirectly(store);
   assert.ok(claimed !== undefined && claimed.run.id === created.id);
   const name = await createForeignJob(f, "3s", created.id);
   await waitFor("the Job to reach this executor's informer", async () =>
@@ -241,7 +221,6 @@ test("a Job another process of this Gantry launched is taken up, not relaunched,
   );
 
   await dispatcher.start(executor);
-  t.after(() => dispatcher.stop());
   assert.deepEqual(await executor.activeAttempts(), new Set([`${created.id}/1`]));
   assert.equal(executor.strayResources().length, 0);
   const done = await waitFor(
@@ -267,29 +246,17 @@ test("an adopted Job whose Secret was never created is deleted, and its run rela
   const f = await executorFixture(t, "kx-no-secret");
   const store = await openStore();
   t.after(() => store.close());
-  const logger = pino({ level: process.env.GANTRY_TEST_LOG ?? "silent" });
-  const created = await store.createRun({
-    kind: "job",
-    owner: "alice",
-    spec: spec(),
-    priority: 0,
-    retry: DEFAULT_RETRY_POLICY,
-  });
-  await store.claimQueuedRuns({ batch: 1, maxActive: 10, maxActivePerOwner: 10, executor: "kubernetes" });
+  const created = await submitJob(store);
+  await claimDirectly(store);
   const orphaned = await createForeignJob(f, "1s", created.id, "1h");
 
-  const dispatcher = new Dispatcher({
+  await startDispatchingGantry(t, {
+    kc: f.kc,
+    namespace: f.namespace,
     store,
-    logger,
-    maxActiveRuns: 10,
-    maxActivePerOwner: 10,
-    publicUrl: "http://gantry.invalid",
-    reconcileIntervalMs: 0,
-    pollIntervalMs: 200,
+    dispatcher: { reconcileIntervalMs: 0 },
+    createExecutor: (sink) => f.another({ sink }),
   });
-  const executor = f.another({ sink: dispatcher.recorder });
-  await dispatcher.start(executor);
-  t.after(() => dispatcher.stop());
   const done = await waitFor(
     "the run to succeed on a new attempt",
     async () => {

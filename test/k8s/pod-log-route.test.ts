@@ -6,10 +6,6 @@ import assert from "node:assert/strict";
 import { get, type IncomingMessage } from "node:http";
 import { after, before, describe, test } from "node:test";
 import { CoreV1Api } from "@kubernetes/client-node";
-import pino from "pino";
-import { DEFAULT_RETRY_POLICY } from "../../src/core/run-state.ts";
-import { KubernetesExecutor } from "../../src/executors/kubernetes/kubernetes-executor.ts";
-import { Dispatcher } from "../../src/server/dispatcher.ts";
 import { buildApi } from "../../src/server/http/app.ts";
 import { GantryMetrics } from "../../src/server/http/health-routes.ts";
 import { RunWatcher } from "../../src/server/run-watcher.ts";
@@ -24,7 +20,7 @@ import {
   writePodLog,
 } from "./harness.ts";
 import { runGantry } from "../helpers/run-gantry.ts";
-import { spec } from "./kubernetes-executor-helpers.ts";
+import { assembleGantry, spec, submitJob, testLogger } from "./kubernetes-executor-helpers.ts";
 
 describe("GET /v1/runs/{id}/pod-log", () => {
   let store: Store;
@@ -44,30 +40,19 @@ describe("GET /v1/runs/{id}/pod-log", () => {
     cleanups.push(() => ns.cleanup());
     store = await openStore();
     cleanups.push(() => store.close());
-    const logger = pino({ level: process.env.GANTRY_TEST_LOG ?? "silent" });
-    const dispatcher = new Dispatcher({
+    const logger = testLogger();
+    const gantry = assembleGantry({
+      kc,
+      namespace,
       store,
       logger,
-      maxActiveRuns: 4,
-      maxActivePerOwner: 4,
-      publicUrl: "http://gantry.invalid",
-      pollIntervalMs: 200,
+      dispatcher: { maxActiveRuns: 4, maxActivePerOwner: 4 },
+      runConfig: { defaultImage: "registry.invalid/gantry-job:test" },
+      executor: { podAnnotations: () => ({ [A.runDuration]: "10m" }) },
+      executorFirst: true,
     });
-    const executor = new KubernetesExecutor({
-      kubeConfig: kc,
-      sink: dispatcher.recorder,
-      runConfig: {
-        namespace,
-        defaultImage: "registry.invalid/gantry-job:test",
-        ttlSecondsAfterFinished: 600,
-        runAsUser: 65532,
-        apiUrl: "",
-      },
-      podAnnotations: () => ({ [A.runDuration]: "10m" }),
-      logger,
-    });
-    await executor.start();
-    await dispatcher.start(executor);
+    const { dispatcher, executor } = gantry;
+    await gantry.start();
     const watcher = new RunWatcher(store);
     await watcher.start();
     const app = await buildApi({
@@ -84,8 +69,7 @@ describe("GET /v1/runs/{id}/pod-log", () => {
     close = async () => {
       await app.close();
       await watcher.stop();
-      await dispatcher.stop();
-      await executor.shutdown();
+      await gantry.stop();
     };
     adminToken = generateToken("api");
     await store.createApiToken({
@@ -102,13 +86,7 @@ describe("GET /v1/runs/{id}/pod-log", () => {
       tokenHash: hashToken(otherToken),
     });
 
-    const run = await store.createRun({
-      kind: "job",
-      owner: "alice",
-      spec: spec({}, { wallSeconds: 600 }),
-      priority: 0,
-      retry: DEFAULT_RETRY_POLICY,
-    });
+    const run = await submitJob(store, { spec: spec({}, { wallSeconds: 600 }) });
     runId = run.id;
     dispatcher.nudge();
     await waitFor(

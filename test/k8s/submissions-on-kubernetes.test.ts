@@ -12,7 +12,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { KubeConfig } from "@kubernetes/client-node";
-import pino from "pino";
 import {
   GANTRY_LABELS,
   RUN_TOKEN_FILE,
@@ -25,8 +24,8 @@ import {
 import { DEFAULT_LANGUAGES } from "../../src/core/languages.ts";
 import { normalizeSubmission, runnerCommand } from "../../src/core/submission-spec.ts";
 import { assertValidObjects } from "../../src/validate/index.ts";
-import { KubernetesExecutor } from "../../src/executors/kubernetes/kubernetes-executor.ts";
-import { Dispatcher } from "../../src/server/dispatcher.ts";
+import type { KubernetesExecutor } from "../../src/executors/kubernetes/kubernetes-executor.ts";
+import type { Dispatcher } from "../../src/server/dispatcher.ts";
 import { startTestGantry, type TestGantry } from "../helpers/test-gantry.ts";
 import {
   TEST_ANNOTATIONS as A,
@@ -35,6 +34,7 @@ import {
   useTestCluster,
   waitFor,
 } from "./harness.ts";
+import { assembleGantry, enforceRestrictedPodSecurity } from "./kubernetes-executor-helpers.ts";
 
 /** The API as pods would reach it (GANTRY_API_URL); the fake pods reach nothing. */
 const PODS_API_URL = "http://gantry.gantry.svc.cluster.local:8080";
@@ -124,49 +124,28 @@ describe("submissions as Jobs on the test control plane", () => {
   before(async () => {
     ({ kc } = await useTestCluster());
     namespace = await createTestNamespace(kc, "submissions");
-    const labelled = await kubeRequest(kc, {
-      method: "PATCH",
-      path: `/api/v1/namespaces/${namespace.name}`,
-      contentType: "application/merge-patch+json",
-      body: JSON.stringify({
-        metadata: {
-          labels: {
-            "pod-security.kubernetes.io/enforce": "restricted",
-            "pod-security.kubernetes.io/enforce-version": "latest",
-          },
-        },
-      }),
-    });
-    assert.equal(labelled.status, 200, labelled.body);
+    await enforceRestrictedPodSecurity(kc, namespace.name);
     // `gantry server --role api` …
     t = await startTestGantry("pglite", { roles: { api: true, dispatcher: false } });
     alice = await t.createToken("submitter", "alice");
     // … and the dispatcher role on the same store, with the executor `gantry up` builds for
     // GANTRY_EXECUTOR=kubernetes, plus the fake pods' annotations.
-    const logger = pino({ level: process.env.GANTRY_TEST_LOG ?? "silent" });
-    dispatcher = new Dispatcher({
+    const gantry = assembleGantry({
+      kc,
+      namespace: namespace.name,
       store: t.gantry.store,
-      logger,
-      maxActiveRuns: 20,
-      maxActivePerOwner: 20,
-      publicUrl: PODS_API_URL,
-      pollIntervalMs: 100,
-    });
-    executor = new KubernetesExecutor({
-      kubeConfig: kc,
-      sink: dispatcher.recorder,
-      runConfig: {
-        namespace: namespace.name,
-        defaultImage: "registry.invalid/gantry-job:test",
-        ttlSecondsAfterFinished: 600,
-        runAsUser: 65532,
-        apiUrl: "",
+      dispatcher: {
+        maxActiveRuns: 20,
+        maxActivePerOwner: 20,
+        publicUrl: PODS_API_URL,
+        pollIntervalMs: 100,
       },
-      podAnnotations: (r) => ({ [A.runDuration]: runDuration.get(r.runId) ?? "20s" }),
-      logger,
+      runConfig: { defaultImage: "registry.invalid/gantry-job:test" },
+      executor: { podAnnotations: (r) => ({ [A.runDuration]: runDuration.get(r.runId) ?? "20s" }) },
+      executorFirst: true,
     });
-    await executor.start();
-    await dispatcher.start(executor);
+    ({ dispatcher, executor } = gantry);
+    await gantry.start();
   });
   after(async () => {
     await dispatcher?.stop();
