@@ -76,3 +76,23 @@ test("a follow the server never answers is dropped by finish(); a 404 (pod gone)
   assert.deepEqual(lines, []);
   assert.deepEqual(errors, []);
 });
+
+test("a follow that keeps failing backs off (doubling), and starts afresh once data flows", async (t) => {
+  const { kc } = await fakeServer(t, (req, res, n) => {
+    if (n <= 4 || (n >= 6 && n <= 7)) {
+      res.statusCode = 500;
+      res.end(JSON.stringify({ kind: "Status", code: 500, message: "etcd is unhappy" }));
+      return;
+    }
+    res.flushHeaders();
+    res.write("line1\n");
+    setTimeout(() => req.socket.destroy(), 20); // n = 5: data, then the stream breaks
+  });
+  const { f, errors } = follower(kc);
+  f.start();
+  await until(() => errors.length >= 7);
+  f.stop();
+  const delays = errors.map((e) => Number(/again in (\d+) ms/.exec(e)?.[1]));
+  assert.deepEqual(delays.slice(0, 7), [10, 20, 40, 80, 10, 20, 40], errors.join("\n"));
+  assert.match(errors[0] ?? "", /HTTP 500: etcd is unhappy/);
+});

@@ -31,7 +31,11 @@ export interface PodLogFollowerOptions {
   limitBytes: number;
   emit(stream: "stdout" | "system", text: string, at: Date): void;
   limiter?: TokenBucket;
-  /** First delay before re-following after the stream broke, ms (default 250; doubles, ≤ 5 s). */
+  /**
+   * First delay before re-following after the stream broke, ms (default 250). It doubles while
+   * following keeps failing, up to 30 s (each try costs a rate-limiter token and a connection, and
+   * the final read at the end recovers everything anyway), and starts afresh once data flows.
+   */
   retryDelayMs?: number;
   /** Longest wait for the final read, ms (default 10 s). */
   finalReadTimeoutMs?: number;
@@ -45,6 +49,8 @@ interface Request {
   /** Bytes this request has received. */
   seen: number;
 }
+
+const MAX_RETRY_DELAY_MS = 30_000;
 
 /** Query parameters of `pods/log` (see the API's PodLogOptions). */
 export interface PodLogQuery {
@@ -123,11 +129,12 @@ export class PodLogFollower {
   private current: ClientRequest | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
   private retryDelay: number;
+  private readonly baseRetryDelay: number;
   private truncated = false;
   private done = false;
 
   constructor(private readonly options: PodLogFollowerOptions) {
-    this.retryDelay = options.retryDelayMs ?? 250;
+    this.retryDelay = this.baseRetryDelay = options.retryDelayMs ?? 250;
     this.collector = new OutputCollector({
       limitBytes: options.limitBytes,
       emit: (_stream, text, at) => options.emit("stdout", text, at),
@@ -192,6 +199,7 @@ export class PodLogFollower {
       data = chunk.subarray(request.skip - before);
     }
     this.offset += data.length;
+    this.retryDelay = this.baseRetryDelay;
     if (!this.collector.push("stdout", data)) {
       this.truncated = true;
       this.options.emit(
@@ -259,7 +267,7 @@ export class PodLogFollower {
   private scheduleRetry(why: string): void {
     if (this.done || this.retryTimer !== null) return;
     const delay = this.retryDelay;
-    this.retryDelay = Math.min(this.retryDelay * 2, 5000);
+    this.retryDelay = Math.min(this.retryDelay * 2, MAX_RETRY_DELAY_MS);
     this.options.onError?.(`following the log: ${why}; again in ${delay} ms`);
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;
