@@ -14,12 +14,12 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
 import { KubeConfig } from "@kubernetes/client-node";
 import { parseAllDocuments } from "yaml";
+import { freePort } from "../helpers/gantry-process.ts";
 import { kubeRequest, saveKubeConfig, useTestCluster, waitFor } from "./harness.ts";
 
 export interface ExtraApiServer {
@@ -41,20 +41,6 @@ interface KwokComponent {
   name?: string;
   binary?: string;
   args?: string[];
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === "object" && address !== null
-          ? resolve(address.port)
-          : reject(new Error("no port")),
-      );
-    });
-  });
 }
 
 /** The binary and flags kwokctl started the cluster's kube-apiserver with. */

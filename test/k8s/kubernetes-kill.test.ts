@@ -5,80 +5,23 @@
 // Job, so the run runs once (one Job, one final state, attempt 1). A second test kills it at
 // random moments while a dozen runs are dispatched and checks the same of every run.
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test, type TestContext } from "node:test";
 import { CoreV1Api, type V1Job } from "@kubernetes/client-node";
 import { GANTRY_ANNOTATIONS, GANTRY_LABELS } from "../../src/core/kubernetes-objects.ts";
 import { openStore } from "../../src/store/open-store.ts";
+import { GantryUpProcess, freePort } from "../helpers/gantry-process.ts";
 import { seededRandom } from "../helpers/seeded-random.ts";
 import { createTestNamespace, isApiStatus, useTestCluster, waitFor } from "./harness.ts";
 import { tallyJobs, type JobTally } from "./job-tally.ts";
 
-const ROOT = new URL("../../", import.meta.url).pathname;
 const ADMIN = "gty_k8s_kill_test_admin_token_0123456789";
 const TERMINAL = ["succeeded", "failed", "timed_out", "cancelled"];
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === "object" && address !== null
-          ? resolve(address.port)
-          : reject(new Error("no port")),
-      );
-    });
-  });
-}
-
 /** `gantry up` as a child process the test can SIGKILL and start again on the same data. */
-class GantryProcess {
-  private child: ChildProcess | null = null;
-  log = "";
-
-  constructor(
-    private readonly env: NodeJS.ProcessEnv,
-    readonly url: string,
-  ) {}
-
-  start(): void {
-    const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, "src/cli/main.ts"), "up"], {
-      env: this.env,
-      cwd: ROOT,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    const keep = (d: Buffer): void => {
-      this.log = (this.log + d.toString()).slice(-20_000);
-    };
-    child.stdout?.on("data", keep);
-    child.stderr?.on("data", keep);
-    this.child = child;
-  }
-
-  get alive(): boolean {
-    return this.child !== null && this.child.exitCode === null && this.child.signalCode === null;
-  }
-
-  /** SIGKILL now (synchronously: for use inside a watch callback). */
-  killNow(): void {
-    if (this.alive) this.child?.kill("SIGKILL");
-  }
-
-  async kill(): Promise<void> {
-    const child = this.child;
-    if (child === null) return;
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((r) => child.once("exit", r));
-      child.kill("SIGKILL");
-      await exited;
-    }
-  }
-
+class GantryProcess extends GantryUpProcess {
   async waitUntilReady(): Promise<void> {
     await waitFor(
       "gantry to be ready",

@@ -7,34 +7,19 @@
 
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, execFileSync, type ChildProcess } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { chmod, mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { GantryUpProcess, freePort } from "../helpers/gantry-process.ts";
 import { createTestDatabase, testBackends } from "../helpers/test-databases.ts";
 
-const ROOT = new URL("../../", import.meta.url).pathname;
 const ADMIN = "gty_crash_test_admin_token_0123456789";
 const RUNS = 200;
 const TERMINAL = ["succeeded", "failed", "timed_out", "cancelled"];
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === "object" && address !== null
-          ? resolve(address.port)
-          : reject(new Error("no port")),
-      );
-    });
-  });
-}
 
 /** Processes whose command line mentions `needle` and that do not descend from `ancestor`. */
 function strayProcessesMentioning(needle: string, ancestor: number | undefined): string[] {
@@ -69,37 +54,7 @@ function processesWithEnv(entry: string): number[] {
 }
 
 /** `gantry up` as a child process that the test can kill and restart. */
-class GantryProcess {
-  private child: ChildProcess | null = null;
-  log = "";
-
-  constructor(
-    private readonly env: NodeJS.ProcessEnv,
-    readonly url: string,
-  ) {}
-
-  start(): void {
-    const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, "src/cli/main.ts"), "up"], {
-      env: this.env,
-      cwd: ROOT,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    const keep = (d: Buffer): void => {
-      this.log = (this.log + d.toString()).slice(-20_000);
-    };
-    child.stdout?.on("data", keep);
-    child.stderr?.on("data", keep);
-    this.child = child;
-  }
-
-  get pid(): number | undefined {
-    return this.child?.pid;
-  }
-
-  get alive(): boolean {
-    return this.child !== null && this.child.exitCode === null && this.child.signalCode === null;
-  }
-
+class GantryProcess extends GantryUpProcess {
   async waitUntilHealthy(timeoutMs = 60_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
@@ -111,14 +66,6 @@ class GantryProcess {
       await sleep(100);
     }
     assert.fail(`gantry did not become ready:\n${this.log}`);
-  }
-
-  async kill(): Promise<void> {
-    const child = this.child;
-    if (child === null || !this.alive) return;
-    const exited = new Promise((r) => child.once("exit", r));
-    child.kill("SIGKILL");
-    await exited;
   }
 }
 
