@@ -1,5 +1,6 @@
 // Child processes of the tests: a free TCP port on 127.0.0.1, and `gantry up` as a child process
 // a test can SIGKILL and start again on the same data.
+import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { createServer } from "node:net";
 import { join } from "node:path";
@@ -52,6 +53,14 @@ export class GantryUpProcess {
 
   get alive(): boolean {
     return this.child !== null && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** Whether /readyz answers ok now; fails the test if the process has exited. */
+  async ready(): Promise<boolean> {
+    assert.ok(this.alive, `gantry exited on its own:\n${this.log}`);
+    return fetch(`${this.url}/readyz`, { signal: AbortSignal.timeout(2000) })
+      .then((r) => r.ok)
+      .catch(() => false);
   }
 
   /** SIGKILL now (synchronously: for use inside a watch callback). */

@@ -23,17 +23,9 @@ const TERMINAL = ["succeeded", "failed", "timed_out", "cancelled"];
 /** `gantry up` as a child process the test can SIGKILL and start again on the same data. */
 class GantryProcess extends GantryUpProcess {
   async waitUntilReady(): Promise<void> {
-    await waitFor(
-      "gantry to be ready",
-      async () => {
-        assert.ok(this.alive, `gantry exited on its own:\n${this.log}`);
-        const ok = await fetch(`${this.url}/readyz`, { signal: AbortSignal.timeout(2000) })
-          .then((r) => r.ok)
-          .catch(() => false);
-        return ok ? true : undefined;
-      },
-      { timeoutMs: 60_000 },
-    );
+    await waitFor("gantry to be ready", async () => ((await this.ready()) ? true : undefined), {
+      timeoutMs: 60_000,
+    });
   }
 
   async call(method: string, path: string, body?: unknown): Promise<{ status: number; body: unknown }> {

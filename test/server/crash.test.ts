@@ -58,11 +58,7 @@ class GantryProcess extends GantryUpProcess {
   async waitUntilHealthy(timeoutMs = 60_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
-      assert.ok(this.alive, `gantry exited on its own:\n${this.log}`);
-      const ok = await fetch(`${this.url}/readyz`, { signal: AbortSignal.timeout(2000) })
-        .then((r) => r.ok)
-        .catch(() => false);
-      if (ok) return;
+      if (await this.ready()) return;
       await sleep(100);
     }
     assert.fail(`gantry did not become ready:\n${this.log}`);
