@@ -63,6 +63,25 @@ export class GantryUpProcess {
       .catch(() => false);
   }
 
+  /** A JSON request to its API with `token` (10 s at most). */
+  async request(
+    token: string,
+    method: string,
+    path: string,
+    body?: unknown,
+  ): Promise<{ status: number; body: unknown }> {
+    const res = await fetch(this.url + path, {
+      method,
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body === undefined ? {} : { "content-type": "application/json" }),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      signal: AbortSignal.timeout(10_000),
+    });
+    return { status: res.status, body: await res.json() };
+  }
+
   /** SIGKILL now (synchronously: for use inside a watch callback). */
   killNow(): void {
     if (this.alive) this.child?.kill("SIGKILL");

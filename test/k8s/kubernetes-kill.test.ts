@@ -28,17 +28,8 @@ class GantryProcess extends GantryUpProcess {
     });
   }
 
-  async call(method: string, path: string, body?: unknown): Promise<{ status: number; body: unknown }> {
-    const res = await fetch(this.url + path, {
-      method,
-      headers: {
-        authorization: `Bearer ${ADMIN}`,
-        ...(body === undefined ? {} : { "content-type": "application/json" }),
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      signal: AbortSignal.timeout(10_000),
-    });
-    return { status: res.status, body: await res.json() };
+  call(method: string, path: string, body?: unknown): Promise<{ status: number; body: unknown }> {
+    return this.request(ADMIN, method, path, body);
   }
 }
 

@@ -94,18 +94,7 @@ for (const backend of testBackends()) {
           method: string,
           path: string,
           body?: unknown,
-        ): Promise<{ status: number; body: unknown }> => {
-          const res = await fetch(gantry.url + path, {
-            method,
-            headers: {
-              authorization: `Bearer ${ADMIN}`,
-              ...(body === undefined ? {} : { "content-type": "application/json" }),
-            },
-            ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-            signal: AbortSignal.timeout(10_000),
-          });
-          return { status: res.status, body: await res.json() };
-        };
+        ): Promise<{ status: number; body: unknown }> => gantry.request(ADMIN, method, path, body);
 
         const accepted: string[] = [];
         let kills = 0;
