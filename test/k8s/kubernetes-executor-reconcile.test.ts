@@ -5,9 +5,9 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { test } from "node:test";
-import { BatchV1Api, type V1Job } from "@kubernetes/client-node";
+import { BatchV1Api, CoreV1Api, type V1Job, type V1Secret } from "@kubernetes/client-node";
 import { isGantryError } from "../../src/core/errors.ts";
-import { jobName, renderRunObjects } from "../../src/core/kubernetes-objects.ts";
+import { jobName, ownedBy, renderRunObjects } from "../../src/core/kubernetes-objects.ts";
 import type { Dispatcher } from "../../src/server/dispatcher.ts";
 import { openStore } from "../../src/store/open-store.ts";
 import { TEST_ANNOTATIONS as A, waitFor } from "./harness.ts";
@@ -22,12 +22,16 @@ import {
   type ExecutorFixture,
 } from "./kubernetes-executor-helpers.ts";
 
-/** Creates a Gantry Job behind the executor's back, as another Gantry sharing the namespace would. */
+/**
+ * Creates a Gantry Job behind the executor's back, as another Gantry sharing the namespace would;
+ * with `withSecret`, its Secret too (a complete launch), else the Job alone (a launch cut short).
+ */
 async function createForeignJob(
   f: ExecutorFixture,
   runDuration: string,
   runId: string = randomUUID(),
   startDelay = "0s",
+  withSecret = false,
 ): Promise<string> {
   const rendered = renderRunObjects(
     {
@@ -48,7 +52,17 @@ async function createForeignJob(
     },
   );
   const batch = f.kc.makeApiClient(BatchV1Api);
-  await batch.createNamespacedJob({ namespace: f.namespace, body: rendered.job as unknown as V1Job });
+  const job = await batch.createNamespacedJob({
+    namespace: f.namespace,
+    body: rendered.job as unknown as V1Job,
+  });
+  if (withSecret) {
+    const owner = { metadata: { name: rendered.name, uid: job.metadata?.uid ?? "" } };
+    await f.kc.makeApiClient(CoreV1Api).createNamespacedSecret({
+      namespace: f.namespace,
+      body: ownedBy(rendered.secret, owner) as unknown as V1Secret,
+    });
+  }
   return rendered.name;
 }
 
@@ -215,7 +229,8 @@ test("a Job another process of this Gantry launched is taken up, not relaunched,
   const created = await submitJob(store);
   const claimed = await claimDirectly(store);
   assert.ok(claimed !== undefined && claimed.run.id === created.id);
-  const name = await createForeignJob(f, "3s", created.id);
+  // Held Pending a moment, so the take-over meets a pod not yet started, with its Secret.
+  const name = await createForeignJob(f, "3s", created.id, "2s", true);
   await waitFor("the Job to reach this executor's informer", async () =>
     executor.strayResources().some((s) => s.name === name) ? true : undefined,
   );

@@ -83,7 +83,7 @@ import { apiMessage, apiStatus, isTransient } from "./api-errors.ts";
 import { RestartingInformer } from "./informer.ts";
 import { errorMessage, NOOP_LOGGER, type KubernetesExecutorLogger } from "./logger.ts";
 import { checkPermissions } from "./permissions.ts";
-import { PodLogFollower, readPodLogError, sendPodLogRequest } from "./pod-log.ts";
+import { PodLogError, PodLogFollower, readPodLogError, sendPodLogRequest } from "./pod-log.ts";
 import { TokenBucket } from "./rate-limit.ts";
 
 export interface KubernetesExecutorOptions {
@@ -862,12 +862,12 @@ export class KubernetesExecutor implements Executor {
     const live = this.podsByJob.get(name);
     const pod = currentPod(live === undefined ? [] : [...live.values()]);
     const podName = pod?.metadata?.name;
-    if (pod === undefined || podName === undefined) {
-      throw new GantryError("GANTRY_ERR_LIVE_LOG_UNAVAILABLE", [
+    const noPod = () =>
+      new GantryError("GANTRY_ERR_LIVE_LOG_UNAVAILABLE", [
         runId,
         `attempt ${attempt} has no pod in namespace ${this.namespace} (not started yet, or gone: its log is archived at /v1/runs/${runId}/logs)`,
       ]);
-    }
+    if (pod === undefined || podName === undefined) throw noPod();
     const container = options.container ?? CONTAINER_NAME;
     const containers = [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])].map(
       (c) => c.name,
@@ -880,8 +880,13 @@ export class KubernetesExecutor implements Executor {
     await this.limiter.take();
     const target = { namespace: this.namespace, pod: podName };
     return new Promise<LiveLog>((resolve, reject) => {
+      // A 404: the pod went after the informer last saw it.
       const fail = (err: Error) =>
-        reject(new GantryError("GANTRY_ERR_LIVE_LOG_UNAVAILABLE", [runId, `pod ${podName}: ${err.message}`]));
+        reject(
+          err instanceof PodLogError && err.status === 404
+            ? noPod()
+            : new GantryError("GANTRY_ERR_LIVE_LOG_UNAVAILABLE", [runId, `pod ${podName}: ${err.message}`]),
+        );
       sendPodLogRequest(this.kc, target, { ...options, container }, (res) => {
         if (res.statusCode !== 200) {
           readPodLogError(res, fail);
