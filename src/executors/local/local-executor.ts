@@ -39,7 +39,7 @@ import { AttemptCgroup, setUpCgroups, tearDownCgroups, type CgroupSetup } from "
 import { NPROC_SLACK_WITH_PIDS_CGROUP, prlimitArgs, SANDBOX_OVERHEAD_PROCESSES } from "./limits.ts";
 import { mapOutcome, type KillCause } from "./outcome.ts";
 import { OutputCollector, type OutputStream } from "./output.ts";
-import { isLiveAs, killAllOfUid, pidsByUid, pidsOfUid } from "./procs.ts";
+import { isLiveAs, killAllOfUid, killProcessesMentioning, pidsByUid, pidsOfUid } from "./procs.ts";
 import {
   ARGS_FD,
   bwrapArgv,
@@ -258,6 +258,12 @@ export class LocalExecutor implements Executor {
       await writeFile(path.join(etcDir, name), content, { mode: 0o644 });
     }
 
+    // A Gantry killed mid-launch may leave its launch chain running; it would become a sandbox
+    // blocked forever (see reclaimOrphanedUids). The work root is this Gantry's alone (leftover
+    // work directories are removed at start too), so whatever names it is a leftover.
+    const leftovers = await killProcessesMentioning([this.tools.bwrap, `${this.workRoot}/`]);
+    if (leftovers.length > 0)
+      this.log.warn({ pids: leftovers }, "local executor: killed the launch chains of a Gantry that died");
     if (this.isRoot) {
       await this.reclaimOrphanedUids();
     } else {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { test } from "node:test";
-import { isLiveAs, killAllOfUid, pidsByUid, pidsOfUid } from "./procs.ts";
+import { isLiveAs, killAllOfUid, killProcessesMentioning, pidsByUid, pidsOfUid } from "./procs.ts";
 
 const isRoot = process.getuid?.() === 0;
 const UID = 62098;
@@ -32,3 +32,23 @@ test(
     assert.equal(await isLiveAs(child.pid as number, UID), false);
   },
 );
+
+test("killProcessesMentioning kills the processes whose arguments hold every needle, and only those", async () => {
+  const tag = `gantry-test-${process.pid}-${Date.now()}`;
+  const spawnSleeper = (...args: string[]) => spawn("sh", ["-c", "sleep 30", ...args], { stdio: "ignore" });
+  const both = spawnSleeper(`/opt/${tag}/bwrap`, `/tmp/${tag}/work/`);
+  const one = spawnSleeper(`/tmp/${tag}/work/`);
+  const exited = new Promise((resolve) => both.once("exit", resolve));
+  try {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const killed = await killProcessesMentioning([`/opt/${tag}/bwrap`, `/tmp/${tag}/work/`]);
+    assert.deepEqual(killed, [both.pid]);
+    await exited;
+    assert.equal(both.signalCode, "SIGKILL");
+    assert.equal(one.exitCode, null, "a process holding one needle only lives on");
+    assert.equal(one.signalCode, null);
+  } finally {
+    both.kill("SIGKILL");
+    one.kill("SIGKILL");
+  }
+});

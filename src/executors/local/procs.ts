@@ -72,3 +72,42 @@ export function killAllOfUid(killPath: string, uid: number, gid: number): Promis
     child.on("close", () => resolve());
   });
 }
+
+/**
+ * SIGKILLs every process (but this one) whose command line contains each of `needles`, until none
+ * is left (about 1 s at most); returns the pids it killed. For the launch chain of a Gantry that
+ * died: its root-owned steps (sh → prlimit → setpriv) carry bubblewrap's path and the work
+ * directory in their arguments, and would still exec into a sandbox after a sweep by uid.
+ */
+export async function killProcessesMentioning(needles: readonly string[]): Promise<number[]> {
+  const killed = new Set<number>();
+  for (let round = 0; round < 50; round++) {
+    const found: number[] = [];
+    for (const entry of await readdir("/proc")) {
+      if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+      let cmdline: string;
+      try {
+        cmdline = await readFile(`/proc/${entry}/cmdline`, "utf8");
+      } catch {
+        continue; // gone
+      }
+      if (needles.every((n) => cmdline.includes(n))) found.push(Number(entry));
+    }
+    const live = [];
+    for (const pid of found) {
+      const info = await uidAndState(String(pid));
+      if (info !== null && info.state !== "Z" && info.state !== "X") live.push(pid);
+    }
+    if (live.length === 0) break;
+    for (const pid of live) {
+      try {
+        process.kill(pid, "SIGKILL");
+        killed.add(pid);
+      } catch {
+        // gone meanwhile, or not ours to kill
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return [...killed];
+}
