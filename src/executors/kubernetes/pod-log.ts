@@ -20,6 +20,7 @@ import { request as httpRequest, type ClientRequest, type IncomingMessage } from
 import { request as httpsRequest, type RequestOptions } from "node:https";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { OutputCollector } from "../local/output.ts";
+import type { LiveLogOptions } from "../executor.ts";
 import type { TokenBucket } from "./rate-limit.ts";
 
 export interface PodLogFollowerOptions {
@@ -52,18 +53,8 @@ interface Request {
 
 const MAX_RETRY_DELAY_MS = 30_000;
 
-/** Query parameters of `pods/log` (see the API's PodLogOptions). */
-export interface PodLogQuery {
-  container: string;
-  follow?: boolean;
-  previous?: boolean;
-  tailLines?: number;
-  sinceSeconds?: number;
-  /** RFC 3339. */
-  sinceTime?: string;
-  limitBytes?: number;
-  timestamps?: boolean;
-}
+/** Query parameters of `pods/log` (the API's PodLogOptions, as the executor offers them). */
+export type PodLogQuery = LiveLogOptions & { container: string };
 
 /**
  * Sends one `pods/log` request with the kubeconfig's credentials; `onResponse` gets the response
