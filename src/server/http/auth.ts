@@ -4,10 +4,12 @@
  */
 
 import type { FastifyReply, FastifyRequest } from "fastify";
-import { may, type Action, type Principal } from "../../core/access.ts";
+import { canSeeRun, may, type Action, type Principal } from "../../core/access.ts";
 import { GantryError } from "../../core/errors.ts";
+import type { Run } from "../../core/workload.ts";
 import type { Store } from "../../store/store.ts";
 import { hashToken, looksLikeToken } from "../tokens.ts";
+import { isUuid } from "./schemas.ts";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -38,4 +40,14 @@ export function authorize(store: Store, action: Action) {
 export function principalOf(request: FastifyRequest): Principal {
   if (request.principal === null) throw new GantryError("GANTRY_ERR_UNAUTHENTICATED");
   return request.principal;
+}
+
+/** The run, if it exists and the caller may see it; 404 otherwise (never reveal others' runs). */
+export async function visibleRun(store: Store, request: FastifyRequest, id: string): Promise<Run> {
+  if (!isUuid(id)) throw new GantryError("GANTRY_ERR_INVALID_ID", [JSON.stringify(id.slice(0, 64))]);
+  const run = await store.getRun(id);
+  if (run === null || !canSeeRun(principalOf(request), run)) {
+    throw new GantryError("GANTRY_ERR_NOT_FOUND", [`run ${id}`]);
+  }
+  return run;
 }

@@ -6,12 +6,11 @@
  */
 
 import type { FastifyInstance } from "fastify";
-import { canSeeRun } from "../../core/access.ts";
 import { GantryError } from "../../core/errors.ts";
 import type { Executor, LiveLogOptions } from "../../executors/executor.ts";
 import type { Store } from "../../store/store.ts";
-import { authorize, principalOf } from "./auth.ts";
-import { isUuid, uuidParam } from "./schemas.ts";
+import { authorize, visibleRun } from "./auth.ts";
+import { uuidParam } from "./schemas.ts";
 
 export interface PodLogRoutesOptions {
   store: Store;
@@ -102,10 +101,7 @@ export async function podLogRoutes(app: FastifyInstance, options: PodLogRoutesOp
     },
     async (request, reply) => {
       const id = request.params.id;
-      if (!isUuid(id)) throw new GantryError("GANTRY_ERR_INVALID_ID", [JSON.stringify(id.slice(0, 64))]);
-      const run = await store.getRun(id);
-      if (run === null || !canSeeRun(principalOf(request), run))
-        throw new GantryError("GANTRY_ERR_NOT_FOUND", [`run ${id}`]);
+      const run = await visibleRun(store, request, id);
       const logOptions = liveLogOptions(request.query);
       const attempt = request.query.attempt === undefined ? run.attempt : Number(request.query.attempt);
       if (attempt < 1 || attempt > run.attempt)

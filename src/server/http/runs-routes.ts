@@ -2,8 +2,8 @@
  * `/v1/runs`: create, read, list, cancel, events (JSON or SSE) and logs (JSON or followed as SSE).
  */
 
-import type { FastifyInstance, FastifyRequest } from "fastify";
-import { canReadGradingMaterial, canSeeRun, ownerScope, type Principal } from "../../core/access.ts";
+import type { FastifyInstance } from "fastify";
+import { canReadGradingMaterial, ownerScope, type Principal } from "../../core/access.ts";
 import { GantryError } from "../../core/errors.ts";
 import { normalizeJobSpec, type JobRequest } from "../../core/job-spec.ts";
 import type { LanguageTable } from "../../core/languages.ts";
@@ -13,16 +13,15 @@ import {
   type SubmissionRequest,
 } from "../../core/submission-spec.ts";
 import { isRunState, isTerminal, type RunState } from "../../core/run-state.ts";
-import type { JobSpec, Limits, Run } from "../../core/workload.ts";
+import type { JobSpec, Limits } from "../../core/workload.ts";
 import type { Store } from "../../store/store.ts";
 import { loadLanguageTable } from "../languages-config.ts";
 import type { RunWatcher } from "../run-watcher.ts";
-import { authorize, principalOf } from "./auth.ts";
+import { authorize, principalOf, visibleRun } from "./auth.ts";
 import {
   createRunBody,
   eventView,
   eventsQuery,
-  isUuid,
   listRunsQuery,
   logView,
   logsQuery,
@@ -52,16 +51,6 @@ export async function runsRoutes(app: FastifyInstance, options: RunsRoutesOption
   const { store, watcher } = options;
   const followPollMs = options.followPollMs ?? 2000;
   const languages = options.languages ?? loadLanguageTable(process.env);
-
-  /** The run, if it exists and the caller may see it; 404 otherwise (never reveal others' runs). */
-  async function visibleRun(request: FastifyRequest, id: string): Promise<Run> {
-    if (!isUuid(id)) throw new GantryError("GANTRY_ERR_INVALID_ID", [JSON.stringify(id.slice(0, 64))]);
-    const run = await store.getRun(id);
-    if (run === null || !canSeeRun(principalOf(request), run)) {
-      throw new GantryError("GANTRY_ERR_NOT_FOUND", [`run ${id}`]);
-    }
-    return run;
-  }
 
   app.post<{ Body: CreateRunBody }>(
     "/v1/runs",
@@ -118,7 +107,7 @@ export async function runsRoutes(app: FastifyInstance, options: RunsRoutesOption
       preHandler: authorize(store, "runs:read"),
     },
     async (request) => {
-      const run = await visibleRun(request, request.params.id);
+      const run = await visibleRun(store, request, request.params.id);
       const [workload, result] = await Promise.all([
         store.getWorkload(run.workloadId),
         store.getResult(run.id),
@@ -143,7 +132,7 @@ export async function runsRoutes(app: FastifyInstance, options: RunsRoutesOption
     },
     async (request) => {
       const principal = principalOf(request);
-      let run = await visibleRun(request, request.params.id);
+      let run = await visibleRun(store, request, request.params.id);
       // The attempt may move on between read and write (a retry); try again on a stale attempt.
       for (let tries = 0; tries < 5; tries++) {
         if (isTerminal(run.state)) throw new GantryError("GANTRY_ERR_RUN_TERMINAL", [run.id, run.state]);
@@ -173,7 +162,7 @@ export async function runsRoutes(app: FastifyInstance, options: RunsRoutesOption
       preHandler: authorize(store, "runs:read"),
     },
     async (request, reply) => {
-      const run = await visibleRun(request, request.params.id);
+      const run = await visibleRun(store, request, request.params.id);
       const lastEventId = request.headers["last-event-id"];
       let after = Number(request.query.after ?? (typeof lastEventId === "string" ? lastEventId : 0)) || 0;
       if (!(request.headers.accept ?? "").includes("text/event-stream")) {
@@ -211,7 +200,7 @@ export async function runsRoutes(app: FastifyInstance, options: RunsRoutesOption
       preHandler: authorize(store, "runs:read"),
     },
     async (request, reply) => {
-      const run = await visibleRun(request, request.params.id);
+      const run = await visibleRun(store, request, request.params.id);
       const q = request.query;
       const limit = Math.min(Math.max(Number(q.limit ?? 1000), 1), 10_000);
       let after = Number(q.after ?? 0);
